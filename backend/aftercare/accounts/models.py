@@ -1,0 +1,64 @@
+import uuid
+from datetime import datetime
+
+from sqlmodel import Field, SQLModel
+
+from aftercare.dbtypes import UTCDateTime, utc_now
+
+# Until a clinic sets its own, red advice names 112, the international
+# mobile emergency number (clinical.md).
+DEFAULT_EMERGENCY_NUMBER = "112"
+
+
+class Clinic(SQLModel, table=True):
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    slug: str = Field(unique=True, index=True, max_length=60)
+    name: str = Field(max_length=200)
+    phone: str | None = Field(default=None, max_length=40)
+    emergency_number: str = Field(default=DEFAULT_EMERGENCY_NUMBER, max_length=20)
+    timezone: str = Field(default="UTC", max_length=64)
+    # The neutral name shown on patients' phones (home screen, notifications).
+    app_name: str = Field(default="Care", max_length=40)
+    created_at: datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
+
+
+class Nurse(SQLModel, table=True):
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    clinic_id: uuid.UUID = Field(foreign_key="clinic.id", index=True)
+    email: str = Field(unique=True, index=True, max_length=254)
+    password_hash: str = Field(max_length=200)
+    is_admin: bool = False
+    is_active: bool = True
+    created_at: datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
+
+
+class AccessToken(SQLModel, table=True):
+    """A bearer token of a nurse or a patient's device; only its hash is stored."""
+
+    __tablename__ = "access_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(unique=True, index=True, max_length=64)
+    nurse_id: uuid.UUID | None = Field(
+        default=None, foreign_key="nurse.id", index=True, ondelete="CASCADE"
+    )
+    patient_id: uuid.UUID | None = Field(
+        default=None, foreign_key="patient.id", index=True, ondelete="CASCADE"
+    )
+    created_at: datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class AuthFailure(SQLModel, table=True):
+    """A failed sign-in or enrolment attempt, counted per client to answer 429.
+
+    Kept in the database so that several app processes count together.
+    """
+
+    __tablename__ = "auth_failure"
+
+    id: int | None = Field(default=None, primary_key=True)
+    scope: str = Field(max_length=20)
+    client: str = Field(max_length=100)
+    created_at: datetime = Field(default_factory=utc_now, sa_type=UTCDateTime, index=True)

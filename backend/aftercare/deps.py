@@ -1,0 +1,84 @@
+"""Typed dependencies shared by every route."""
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from aftercare.accounts.models import Nurse
+from aftercare.accounts.service import token_owner
+from aftercare.i18n import _
+from aftercare.patients.models import Patient
+from aftercare.protocols.loader import Protocol
+from aftercare.settings import Settings
+
+
+def get_settings_dep(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:
+    with Session(engine) as session:
+        yield session
+
+
+def get_protocols(request: Request) -> dict[str, Protocol]:
+    protocols: dict[str, Protocol] = request.app.state.protocols
+    return protocols
+
+
+def get_now() -> datetime:
+    """The request's clock; the one place routes learn the time."""
+    return datetime.now(UTC)
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+SessionDep = Annotated[Session, Depends(get_session)]
+ProtocolsDep = Annotated[dict[str, Protocol], Depends(get_protocols)]
+NowDep = Annotated[datetime, Depends(get_now)]
+ClientDep = Annotated[str, Depends(client_address)]
+
+bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+TokenDep = Annotated[str | None, Depends(bearer)]
+
+
+def _unauthorised() -> HTTPException:
+    return HTTPException(
+        status_code=status.HTTP_401_UNAUTHORIZED,
+        detail=_("Not authenticated"),
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+def current_nurse(session: SessionDep, token: TokenDep, now: NowDep) -> Nurse:
+    owner = token_owner(session, token, now) if token else None
+    nurse = session.get(Nurse, owner.nurse_id) if owner and owner.nurse_id else None
+    if nurse is None or not nurse.is_active:
+        raise _unauthorised()
+    return nurse
+
+
+def current_patient(session: SessionDep, token: TokenDep, now: NowDep) -> Patient:
+    owner = token_owner(session, token, now) if token else None
+    patient = session.get(Patient, owner.patient_id) if owner and owner.patient_id else None
+    if patient is None:
+        raise _unauthorised()
+    return patient
+
+
+CurrentNurse = Annotated[Nurse, Depends(current_nurse)]
+CurrentPatient = Annotated[Patient, Depends(current_patient)]

@@ -1,0 +1,20 @@
+"""Every table, imported in one place for Alembic and for `create_all` in tests."""
+
+from sqlmodel import SQLModel
+
+from aftercare.accounts.models import AccessToken, AuthFailure, Clinic, Nurse
+from aftercare.patients.models import EnrollmentCode, Patient
+from aftercare.plans.models import PlanItem
+
+metadata = SQLModel.metadata
+
+__all__ = [
+    "AccessToken",
+    "AuthFailure",
+    "Clinic",
+    "EnrollmentCode",
+    "Nurse",
+    "Patient",
+    "PlanItem",
+    "metadata",
+]

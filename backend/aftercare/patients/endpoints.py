@@ -1,0 +1,111 @@
+import uuid
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, status
+
+from aftercare.accounts import throttle
+from aftercare.accounts.endpoints import too_many_attempts
+from aftercare.deps import (
+    ClientDep,
+    CurrentNurse,
+    CurrentPatient,
+    NowDep,
+    ProtocolsDep,
+    SessionDep,
+    SettingsDep,
+)
+from aftercare.i18n import _
+from aftercare.patients import service
+from aftercare.patients.models import Patient
+from aftercare.patients.schemas import (
+    EnrollmentPublic,
+    EnrollRequest,
+    EnrollTokenPublic,
+    PatientCreate,
+    PatientList,
+    PatientPublic,
+)
+from aftercare.plans.schemas import PlanPublic
+from aftercare.plans.service import plan_of
+
+nurse_router = APIRouter(prefix="/api/v1/patients", tags=["patients (nurses)"])
+patient_router = APIRouter(prefix="/api/v1", tags=["patients (the patient's device)"])
+
+
+def _own_patient(session: SessionDep, nurse: CurrentNurse, patient_id: uuid.UUID) -> Patient:
+    patient = service.clinic_patient(session, nurse, patient_id)
+    if patient is None:
+        raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail=_("Not found"))
+    return patient
+
+
+@nurse_router.post("", status_code=status.HTTP_201_CREATED)
+def enrol_patient(
+    body: PatientCreate,
+    session: SessionDep,
+    nurse: CurrentNurse,
+    protocols: ProtocolsDep,
+    settings: SettingsDep,
+    now: NowDep,
+) -> EnrollmentPublic:
+    """Enrol a patient: the plan is frozen now, and a one-time code is returned to hand over."""
+    return service.create_patient(session, nurse, body, protocols, settings, now)
+
+
+@nurse_router.get("")
+def list_patients(
+    session: SessionDep,
+    nurse: CurrentNurse,
+    now: NowDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> PatientList:
+    """The clinic's patients, newest first."""
+    patients = service.clinic_patients(session, nurse, limit, offset)
+    return PatientList(items=[service.to_public(patient, now) for patient in patients])
+
+
+@nurse_router.get("/{patient_id}")
+def read_patient(
+    patient_id: uuid.UUID, session: SessionDep, nurse: CurrentNurse, now: NowDep
+) -> PatientPublic:
+    return service.to_public(_own_patient(session, nurse, patient_id), now)
+
+
+@nurse_router.get("/{patient_id}/plan")
+def read_patient_plan(
+    patient_id: uuid.UUID, session: SessionDep, nurse: CurrentNurse
+) -> PlanPublic:
+    return plan_of(session, _own_patient(session, nurse, patient_id))
+
+
+@patient_router.post("/enroll")
+def enrol_device(
+    body: EnrollRequest,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+    client: ClientDep,
+) -> EnrollTokenPublic:
+    """Spend a one-time enrolment code for this device's bearer token."""
+    window = timedelta(minutes=settings.auth_failure_window_minutes)
+    if throttle.is_throttled(session, "enrol", client, now, settings.max_auth_failures, window):
+        raise too_many_attempts(window)
+    spent = service.spend_code(session, body.code, now, settings)
+    if spent is None:
+        throttle.record_failure(session, "enrol", client, now, window)
+        raise HTTPException(
+            status_code=status.HTTP_400_BAD_REQUEST,
+            detail=_(
+                "This code does not work. It may have been used or have expired: "
+                "please ask the clinic for a new one."
+            ),
+        )
+    patient_id, token = spent
+    return EnrollTokenPublic(access_token=token, patient_id=patient_id)
+
+
+@patient_router.get("/me/plan")
+def read_my_plan(session: SessionDep, patient: CurrentPatient) -> PlanPublic:
+    return plan_of(session, patient)

@@ -1,0 +1,46 @@
+import uuid
+from datetime import datetime, time
+from typing import Any
+
+from sqlalchemy import JSON
+from sqlmodel import Column, Field, SQLModel
+
+from aftercare.dbtypes import UTCDateTime, utc_now
+
+
+class Patient(SQLModel, table=True):
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    clinic_id: uuid.UUID = Field(foreign_key="clinic.id", index=True)
+    # An alias (initials), never a full name: see product.md, Discretion.
+    alias: str = Field(max_length=40)
+    protocol_id: str = Field(max_length=60)
+    surgery_at: datetime = Field(sa_type=UTCDateTime)
+    timezone: str = Field(max_length=64)
+    language: str = Field(max_length=8)
+    wake_time: time
+    sleep_time: time
+    email: str | None = Field(default=None, max_length=254)
+    # Items the clinic prescribed at enrolment, kept to rebuild the plan.
+    prescribed: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    # The plan is frozen at enrolment: which file version it was built from.
+    protocol_version: int
+    plan_days: int
+    protocol_digest: str = Field(max_length=64)
+    plan_built_at: datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
+    enrolled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class EnrollmentCode(SQLModel, table=True):
+    """A one-time code handed to the patient; only its hash is stored."""
+
+    __tablename__ = "enrollment_code"
+
+    id: int | None = Field(default=None, primary_key=True)
+    patient_id: uuid.UUID = Field(foreign_key="patient.id", index=True, ondelete="CASCADE")
+    code_hash: str = Field(unique=True, index=True, max_length=64)
+    created_at: datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

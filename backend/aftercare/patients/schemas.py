@@ -1,0 +1,96 @@
+import uuid
+from datetime import datetime, time
+from functools import lru_cache
+from typing import Annotated, Literal
+from zoneinfo import available_timezones
+
+from pydantic import AwareDatetime, BaseModel, EmailStr, Field, field_validator, model_validator
+
+from aftercare.plans.schemas import PrescribedCreate
+from aftercare.protocols.schema import parse_clock, wake_window_problem
+
+Language = Literal["en", "fr", "ar", "tr"]
+
+
+@lru_cache(maxsize=1)
+def known_time_zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def check_time_zone(value: str) -> str:
+    if value not in known_time_zones():
+        raise ValueError(f"'{value}' is not an IANA time zone, like Europe/Paris")
+    return value
+
+
+class PatientCreate(BaseModel):
+    alias: Annotated[str, Field(min_length=1, max_length=40)]
+    protocol: Annotated[str, Field(min_length=1, max_length=60)]
+    surgery_at: AwareDatetime
+    timezone: str
+    language: Language
+    wake_time: time | None = None
+    sleep_time: time | None = None
+    email: EmailStr | None = None
+    prescribed: list[PrescribedCreate] = Field(default_factory=list, max_length=20)
+
+    @field_validator("alias")
+    @classmethod
+    def _alias(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("the alias is empty")
+        return value
+
+    _zone = field_validator("timezone")(check_time_zone)
+
+    @field_validator("wake_time", "sleep_time", mode="before")
+    @classmethod
+    def _clock(cls, value: object) -> time | None:
+        return None if value is None else parse_clock(value)
+
+    @model_validator(mode="after")
+    def _window(self) -> "PatientCreate":
+        if self.wake_time and self.sleep_time:
+            problem = wake_window_problem(self.wake_time, self.sleep_time)
+            if problem:
+                raise ValueError(problem)
+        return self
+
+
+class EnrollmentPublic(BaseModel):
+    id: uuid.UUID
+    enrollment_code: str
+    enrollment_url: str
+    expires_at: datetime
+
+
+class PatientPublic(BaseModel):
+    id: uuid.UUID
+    alias: str
+    protocol: str
+    protocol_version: int
+    surgery_at: datetime
+    timezone: str
+    language: str
+    wake_time: str
+    sleep_time: str
+    email: str | None
+    day: int | None = Field(description="Recovery day today (1 = surgery day); null before it")
+    days: int
+    enrolled: bool
+    created_at: datetime
+
+
+class PatientList(BaseModel):
+    items: list[PatientPublic]
+
+
+class EnrollRequest(BaseModel):
+    code: Annotated[str, Field(min_length=1, max_length=40)]
+
+
+class EnrollTokenPublic(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    patient_id: uuid.UUID

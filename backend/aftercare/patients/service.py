@@ -1,0 +1,217 @@
+"""Enrolling patients and spending their one-time codes."""
+
+import uuid
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from fastapi.exceptions import RequestValidationError
+from sqlmodel import Session, col, select, update
+
+from aftercare.accounts.models import Nurse
+from aftercare.accounts.service import issue_token
+from aftercare.patients.codes import code_digest, new_code
+from aftercare.patients.models import EnrollmentCode, Patient
+from aftercare.patients.schemas import EnrollmentPublic, PatientCreate, PatientPublic
+from aftercare.plans.engine import local_date_of
+from aftercare.plans.service import freeze_plan
+from aftercare.protocols.loader import Protocol
+from aftercare.protocols.schema import wake_window_problem
+from aftercare.settings import Settings
+
+
+def invalid_field(field: str, message: str, value: object = None) -> RequestValidationError:
+    """A 422 shaped like FastAPI's own, for rules that need more than the body to check."""
+    return RequestValidationError(
+        [{"type": "value_error", "loc": ("body", field), "msg": message, "input": value}]
+    )
+
+
+def _protocol_for(body: PatientCreate, protocols: dict[str, Protocol]) -> Protocol:
+    protocol = protocols.get(body.protocol)
+    if protocol is None:
+        known = ", ".join(sorted(protocols))
+        raise invalid_field("protocol", f"unknown protocol; known: {known}", body.protocol)
+    if body.language not in protocol.spec.languages:
+        raise invalid_field(
+            "language", f"{protocol.id} has no {body.language} texts", body.language
+        )
+    for index, extra in enumerate(body.prescribed):
+        if extra.days[-1] > protocol.days:
+            raise invalid_field(
+                f"prescribed.{index}.days",
+                f"the plan ends on Day {protocol.days}",
+                list(extra.days),
+            )
+    return protocol
+
+
+def create_patient(
+    session: Session,
+    nurse: Nurse,
+    body: PatientCreate,
+    protocols: dict[str, Protocol],
+    settings: Settings,
+    now: datetime,
+) -> EnrollmentPublic:
+    protocol = _protocol_for(body, protocols)
+    defaults = protocol.spec.defaults
+    patient = Patient(
+        clinic_id=nurse.clinic_id,
+        alias=body.alias,
+        protocol_id=protocol.id,
+        surgery_at=body.surgery_at,
+        timezone=body.timezone,
+        language=body.language,
+        wake_time=body.wake_time or defaults.wake_time,
+        sleep_time=body.sleep_time or defaults.sleep_time,
+        email=str(body.email) if body.email else None,
+        prescribed=[
+            {**extra.model_dump(mode="json"), "language": body.language}
+            for extra in body.prescribed
+        ],
+        protocol_version=protocol.version,
+        protocol_digest=protocol.digest,
+        plan_days=protocol.days,
+        created_at=now,
+    )
+    # One of the two may come from the procedure's defaults.
+    problem = wake_window_problem(patient.wake_time, patient.sleep_time)
+    if problem:
+        raise invalid_field("sleep_time", problem, body.sleep_time)
+    session.add(patient)
+    freeze_plan(session, patient, protocol, now)
+    code, expires_at = _issue_code(session, patient.id, now, settings)
+    session.commit()
+    return EnrollmentPublic(
+        id=patient.id,
+        enrollment_code=code,
+        enrollment_url=enrollment_url(settings, code),
+        expires_at=expires_at,
+    )
+
+
+def _issue_code(
+    session: Session, patient_id: uuid.UUID, now: datetime, settings: Settings
+) -> tuple[str, datetime]:
+    code = new_code()
+    expires_at = now + timedelta(days=settings.enrollment_code_days)
+    session.add(
+        EnrollmentCode(
+            patient_id=patient_id,
+            code_hash=code_digest(code),
+            created_at=now,
+            expires_at=expires_at,
+        )
+    )
+    return code, expires_at
+
+
+def spend_code(
+    session: Session, typed_code: str, now: datetime, settings: Settings
+) -> tuple[uuid.UUID, str] | None:
+    """Exchange a valid code for a device token; a code works exactly once.
+
+    The conditional UPDATE makes two simultaneous attempts safe: only one of
+    them changes the row.
+    """
+    digest = code_digest(typed_code)
+    spent = session.exec(
+        update(EnrollmentCode)
+        .where(
+            col(EnrollmentCode.code_hash) == digest,
+            col(EnrollmentCode.used_at).is_(None),
+            col(EnrollmentCode.expires_at) > now,
+        )
+        .values(used_at=now)
+        .returning(col(EnrollmentCode.patient_id))
+    ).first()
+    if spent is None:
+        session.rollback()
+        return None
+    patient_id: uuid.UUID = spent[0]
+    patient = session.get(Patient, patient_id)
+    if patient is None:
+        session.rollback()
+        return None
+    patient.enrolled_at = patient.enrolled_at or now
+    token = issue_token(
+        session, now, timedelta(days=settings.patient_token_days), patient_id=patient_id
+    )
+    session.commit()
+    return patient_id, token
+
+
+def recovery_day(patient: Patient, now: datetime) -> int | None:
+    zone = ZoneInfo(patient.timezone)
+    day = (now.astimezone(zone).date() - local_date_of(patient.surgery_at, zone)).days + 1
+    return day if day >= 1 else None
+
+
+def to_public(patient: Patient, now: datetime) -> PatientPublic:
+    zone = ZoneInfo(patient.timezone)
+    return PatientPublic(
+        id=patient.id,
+        alias=patient.alias,
+        protocol=patient.protocol_id,
+        protocol_version=patient.protocol_version,
+        surgery_at=patient.surgery_at.astimezone(zone),
+        timezone=patient.timezone,
+        language=patient.language,
+        wake_time=patient.wake_time.strftime("%H:%M"),
+        sleep_time=patient.sleep_time.strftime("%H:%M"),
+        email=patient.email,
+        day=recovery_day(patient, now),
+        days=patient.plan_days,
+        enrolled=patient.enrolled_at is not None,
+        created_at=patient.created_at,
+    )
+
+
+def clinic_patient(session: Session, nurse: Nurse, patient_id: uuid.UUID) -> Patient | None:
+    """A patient of the nurse's own clinic; anything else is as if it did not exist."""
+    patient = session.get(Patient, patient_id)
+    if patient is None or patient.clinic_id != nurse.clinic_id:
+        return None
+    return patient
+
+
+def clinic_patients(session: Session, nurse: Nurse, limit: int, offset: int) -> list[Patient]:
+    return list(
+        session.exec(
+            select(Patient)
+            .where(Patient.clinic_id == nurse.clinic_id)
+            .order_by(col(Patient.created_at).desc(), col(Patient.id))
+            .limit(limit)
+            .offset(offset)
+        )
+    )
+
+
+def reissue_code(
+    session: Session, patient: Patient, now: datetime, settings: Settings
+) -> EnrollmentPublic:
+    """A fresh code for a patient; the codes handed out before stop working.
+
+    Only hashes are stored, so a lost code cannot be shown again: it is replaced.
+    """
+    session.exec(
+        update(EnrollmentCode)
+        .where(
+            col(EnrollmentCode.patient_id) == patient.id,
+            col(EnrollmentCode.used_at).is_(None),
+            col(EnrollmentCode.expires_at) > now,
+        )
+        .values(expires_at=now)
+    )
+    code, expires_at = _issue_code(session, patient.id, now, settings)
+    session.commit()
+    return EnrollmentPublic(
+        id=patient.id,
+        enrollment_code=code,
+        enrollment_url=enrollment_url(settings, code),
+        expires_at=expires_at,
+    )
+
+
+def enrollment_url(settings: Settings, code: str) -> str:
+    return f"{settings.base_url.rstrip('/')}/start/{code}"

@@ -1,0 +1,119 @@
+"""Freezing a patient's plan into rows, and reading it back."""
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session, col, delete, select
+
+from aftercare.patients.models import Patient
+from aftercare.plans.engine import (
+    PrescribedItem,
+    WakeWindow,
+    build_plan,
+    in_language,
+    local_date_of,
+)
+from aftercare.plans.models import PlanItem
+from aftercare.plans.schemas import PlanDayPublic, PlanItemPublic, PlanPublic, PrescribedCreate
+from aftercare.protocols.loader import Protocol
+from aftercare.protocols.schema import parse_times
+
+
+def prescribed_items(patient: Patient) -> list[PrescribedItem]:
+    items = []
+    for raw in patient.prescribed:
+        spec = PrescribedCreate.model_validate(raw)
+        items.append(
+            PrescribedItem(
+                title=spec.title,
+                detail=spec.detail,
+                language=raw.get("language", patient.language),
+                days=spec.days,
+                time=parse_times(spec.time),
+                reminder=spec.reminder,
+            )
+        )
+    return items
+
+
+def freeze_plan(session: Session, patient: Patient, protocol: Protocol, now: datetime) -> None:
+    """(Re)build the patient's plan rows from the procedure as it is now.
+
+    A tick on an item survives a rebuild when the item keeps its key and date.
+    """
+    kept_done = {
+        (row.key, row.date): row.done_at
+        for row in session.exec(
+            select(PlanItem).where(
+                PlanItem.patient_id == patient.id, col(PlanItem.done_at).is_not(None)
+            )
+        )
+    }
+    session.exec(delete(PlanItem).where(col(PlanItem.patient_id) == patient.id))
+    days = build_plan(
+        protocol,
+        patient.surgery_at,
+        ZoneInfo(patient.timezone),
+        WakeWindow(patient.wake_time, patient.sleep_time),
+        prescribed_items(patient),
+    )
+    for plan_day in days:
+        for position, item in enumerate(plan_day.items):
+            session.add(
+                PlanItem(
+                    patient_id=patient.id,
+                    key=item.key,
+                    day=item.day,
+                    date=item.date,
+                    position=position,
+                    kind=item.kind,
+                    timing=item.timing,
+                    local_time=item.local_time.strftime("%H:%M") if item.local_time else None,
+                    due_at=item.due_at,
+                    reminder=item.reminder,
+                    source=item.source,
+                    title=dict(item.title),
+                    detail=dict(item.detail) if item.detail else None,
+                    done_at=kept_done.get((item.key, item.date)),
+                )
+            )
+    patient.plan_days = protocol.days
+    patient.protocol_version = protocol.version
+    patient.protocol_digest = protocol.digest
+    patient.plan_built_at = now
+    session.add(patient)
+
+
+def plan_of(session: Session, patient: Patient) -> PlanPublic:
+    rows = session.exec(
+        select(PlanItem)
+        .where(PlanItem.patient_id == patient.id)
+        .order_by(col(PlanItem.day), col(PlanItem.position))
+    ).all()
+    zone = ZoneInfo(patient.timezone)
+    by_day: dict[int, list[PlanItemPublic]] = {day: [] for day in range(1, patient.plan_days + 1)}
+    for row in rows:
+        by_day.setdefault(row.day, []).append(
+            PlanItemPublic(
+                id=row.key,
+                kind=row.kind,
+                title=in_language(row.title, patient.language) or "",
+                detail=in_language(row.detail, patient.language),
+                time=row.local_time,
+                timing=row.timing,
+                due_at=row.due_at.astimezone(zone) if row.due_at else None,
+                done=row.done_at is not None,
+            )
+        )
+    first_day = local_date_of(patient.surgery_at, zone)
+    days = [
+        PlanDayPublic(day=day, date=first_day + timedelta(days=day - 1), items=items)
+        for day, items in by_day.items()
+    ]
+    return PlanPublic(
+        protocol=patient.protocol_id,
+        protocol_version=patient.protocol_version,
+        timezone=patient.timezone,
+        language=patient.language,
+        days=days,
+    )

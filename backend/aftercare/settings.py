@@ -1,0 +1,58 @@
+"""All configuration, read once from `AFTERCARE_*` variables and an optional `.env`."""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SECRET_KEY = "change-me"
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _shipped_dir(name: str) -> Path:
+    """A folder shipped with the package: inside the wheel, or at the repository root."""
+    inside_wheel = PACKAGE_DIR / name
+    if inside_wheel.is_dir():
+        return inside_wheel
+    return PACKAGE_DIR.parent.parent / name
+
+
+FRONTEND_DIR = _shipped_dir("frontend")
+SHIPPED_SCHEDULES_DIR = _shipped_dir("schedules")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="AFTERCARE_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    database_url: str = "sqlite:///./aftercare.db"
+    secret_key: str = DEFAULT_SECRET_KEY
+    base_url: str = "http://127.0.0.1:8000"
+    smtp_url: str | None = None
+    mail_from: str = "reminders@localhost"
+    schedules_dir: Path = SHIPPED_SCHEDULES_DIR
+    dispatch_interval_s: float = Field(default=10, gt=0)
+    # Demo mode allows the default secret key; never set it on a real server.
+    demo: bool = False
+    # Patient device sessions last the whole recovery; nurse tokens a working shift.
+    patient_token_days: int = Field(default=120, gt=0)
+    nurse_token_hours: int = Field(default=12, gt=0)
+    enrollment_code_days: int = Field(default=14, gt=0)
+    # Failed sign-ins or enrolment attempts from one client before it gets 429.
+    max_auth_failures: int = Field(default=10, gt=0)
+    auth_failure_window_minutes: int = Field(default=15, gt=0)
+
+    @property
+    def uses_default_secret(self) -> bool:
+        return self.secret_key == DEFAULT_SECRET_KEY
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

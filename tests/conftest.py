@@ -1,0 +1,116 @@
+"""One database per test: a fresh SQLite file, or PostgreSQL emptied after each test.
+
+Set AFTERCARE_TEST_DATABASE_URL to a PostgreSQL URL to run the suite there
+(`make test` does both). An unreachable PostgreSQL fails the run; it is never skipped.
+"""
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
+from sqlmodel import Session
+
+from aftercare.app import create_app
+from aftercare.db import make_engine, normalise_url
+from aftercare.models import metadata
+from aftercare.protocols.loader import Protocol, load_protocols
+from aftercare.settings import SHIPPED_SCHEDULES_DIR, Settings
+from tests.factories import Factory
+
+PG_URL = os.environ.get("AFTERCARE_TEST_DATABASE_URL", "")
+ON_POSTGRES = PG_URL.startswith("postgres")
+
+
+def pytest_report_header() -> str:
+    return f"database: {make_url(PG_URL).render_as_string() if ON_POSTGRES else 'SQLite'}"
+
+
+def _ensure_pg_database(url: str) -> None:
+    target = make_url(normalise_url(url))
+    admin = target.set(drivername="postgresql", database="postgres")
+    conninfo = admin.render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True, connect_timeout=5) as conn:
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (target.database,)
+        ).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{target.database}"')
+
+
+@pytest.fixture(scope="session")
+def pg_engine() -> Iterator[Engine | None]:
+    if not ON_POSTGRES:
+        yield None
+        return
+    _ensure_pg_database(PG_URL)
+    engine = make_engine(PG_URL)
+    metadata.drop_all(engine)
+    metadata.create_all(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def database_url(tmp_path: Path, pg_engine: Engine | None) -> str:
+    if pg_engine is not None:
+        return pg_engine.url.render_as_string(hide_password=False)
+    return f"sqlite:///{tmp_path / 'aftercare.db'}"
+
+
+@pytest.fixture
+def engine(database_url: str, pg_engine: Engine | None) -> Iterator[Engine]:
+    if pg_engine is not None:
+        yield pg_engine
+        tables = ", ".join(f'"{table.name}"' for table in metadata.sorted_tables)
+        with pg_engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        return
+    engine = make_engine(database_url)
+    metadata.create_all(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=database_url,
+        secret_key="test-secret-key-" + uuid.uuid4().hex,
+        base_url="http://testserver",
+        schedules_dir=SHIPPED_SCHEDULES_DIR,
+    )
+
+
+@pytest.fixture(scope="session")
+def protocols() -> dict[str, Protocol]:
+    return load_protocols(SHIPPED_SCHEDULES_DIR)
+
+
+@pytest.fixture
+def client(settings: Settings, engine: Engine) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, engine)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    with Session(engine) as db_session:
+        yield db_session
+
+
+@pytest.fixture
+def factory(engine: Engine, client: TestClient) -> Factory:
+    return Factory(engine, client)
+
+
+@pytest.fixture
+def now() -> datetime:
+    return datetime.now(UTC)
