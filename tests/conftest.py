@@ -5,6 +5,7 @@ Set AFTERCARE_TEST_DATABASE_URL to a PostgreSQL URL to run the suite there
 """
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -19,6 +20,7 @@ from sqlmodel import Session
 
 from aftercare.app import create_app
 from aftercare.db import make_engine, normalise_url
+from aftercare.migrations.runner import upgrade
 from aftercare.models import metadata
 from aftercare.protocols.loader import Protocol, load_protocols
 from aftercare.settings import SHIPPED_SCHEDULES_DIR, Settings
@@ -46,22 +48,35 @@ def _ensure_pg_database(url: str) -> None:
 
 @pytest.fixture(scope="session")
 def pg_engine() -> Iterator[Engine | None]:
+    """PostgreSQL, wiped and migrated once for the run (the schema tests use is Alembic's)."""
     if not ON_POSTGRES:
         yield None
         return
     _ensure_pg_database(PG_URL)
     engine = make_engine(PG_URL)
-    metadata.drop_all(engine)
-    metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    upgrade(PG_URL)
     yield engine
     engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An SQLite file migrated once; each test gets a copy of it."""
+    path = tmp_path_factory.mktemp("template") / "aftercare.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
 @pytest.fixture
-def database_url(tmp_path: Path, pg_engine: Engine | None) -> str:
+def database_url(tmp_path: Path, pg_engine: Engine | None, sqlite_template: Path) -> str:
     if pg_engine is not None:
         return pg_engine.url.render_as_string(hide_password=False)
-    return f"sqlite:///{tmp_path / 'aftercare.db'}"
+    path = tmp_path / "aftercare.db"
+    shutil.copyfile(sqlite_template, path)
+    return f"sqlite:///{path}"
 
 
 @pytest.fixture
@@ -73,7 +88,6 @@ def engine(database_url: str, pg_engine: Engine | None) -> Iterator[Engine]:
             conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         return
     engine = make_engine(database_url)
-    metadata.create_all(engine)
     yield engine
     engine.dispose()
 
@@ -81,7 +95,7 @@ def engine(database_url: str, pg_engine: Engine | None) -> Iterator[Engine]:
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     return Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         database_url=database_url,
         secret_key="test-secret-key-" + uuid.uuid4().hex,
         base_url="http://testserver",

@@ -36,7 +36,9 @@ class Factory:
         self.engine = engine
         self.client = client
 
-    def nurse(self, clinic: str = "north", email: str | None = None, admin: bool = False) -> NurseLogin:
+    def nurse(
+        self, clinic: str = "north", email: str | None = None, admin: bool = False
+    ) -> NurseLogin:
         email = email or f"nurse-{uuid.uuid4().hex[:8]}@{clinic}.example"
         with session_scope(self.engine) as session:
             create_nurse(session, email, PASSWORD, get_or_create_clinic(session, clinic), admin)

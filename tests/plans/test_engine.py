@@ -1,5 +1,6 @@
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
+from itertools import pairwise
 from zoneinfo import ZoneInfo, available_timezones
 
 import pytest
@@ -28,18 +29,51 @@ def edge_protocol() -> Protocol:
             "name": _text("Edges"),
             "days": 10,
             "items": [
-                {"id": "midnight", "kind": "rest", "days": "all", "time": "00:00",
-                 "reminder": True, "title": _text("Midnight")},
-                {"id": "night", "kind": "rest", "days": "all", "time": ["02:30", "03:00"],
-                 "title": _text("Night")},
-                {"id": "morning", "kind": "medication", "days": [1, {"from": 2, "to": 10, "every": 2}],
-                 "time": "09:00", "reminder": True, "title": _text("Morning")},
-                {"id": "late", "kind": "check-in", "days": "1-10", "time": "23:59",
-                 "reminder": True, "title": _text("Late")},
-                {"id": "allowed", "kind": "milestone", "days": 2, "time": "all-day",
-                 "title": _text("Allowed")},
-                {"id": "when-needed", "kind": "medication", "days": "1-5", "time": "as-needed",
-                 "title": _text("When needed")},
+                {
+                    "id": "midnight",
+                    "kind": "rest",
+                    "days": "all",
+                    "time": "00:00",
+                    "reminder": True,
+                    "title": _text("Midnight"),
+                },
+                {
+                    "id": "night",
+                    "kind": "rest",
+                    "days": "all",
+                    "time": ["02:30", "03:00"],
+                    "title": _text("Night"),
+                },
+                {
+                    "id": "morning",
+                    "kind": "medication",
+                    "days": [1, {"from": 2, "to": 10, "every": 2}],
+                    "time": "09:00",
+                    "reminder": True,
+                    "title": _text("Morning"),
+                },
+                {
+                    "id": "late",
+                    "kind": "check-in",
+                    "days": "1-10",
+                    "time": "23:59",
+                    "reminder": True,
+                    "title": _text("Late"),
+                },
+                {
+                    "id": "allowed",
+                    "kind": "milestone",
+                    "days": 2,
+                    "time": "all-day",
+                    "title": _text("Allowed"),
+                },
+                {
+                    "id": "when-needed",
+                    "kind": "medication",
+                    "days": "1-5",
+                    "time": "as-needed",
+                    "title": _text("When needed"),
+                },
             ],
         }
     )
@@ -71,7 +105,9 @@ def surgeries(draw: st.DrawFn) -> tuple[datetime, ZoneInfo]:
     zone = ZoneInfo(draw(st.sampled_from(ZONES)))
     local = datetime.combine(draw(surgery_dates), draw(clock_times), tzinfo=zone)
     # The nurse types it with any offset; what counts is the moment.
-    offset_zone = ZoneInfo(draw(st.sampled_from(["UTC", "Pacific/Kiritimati", "Pacific/Pago_Pago"])))
+    offset_zone = ZoneInfo(
+        draw(st.sampled_from(["UTC", "Pacific/Kiritimati", "Pacific/Pago_Pago"]))
+    )
     return local.astimezone(offset_zone), zone
 
 
@@ -83,7 +119,7 @@ def test_plan_properties_hold_for_any_zone_date_and_wake_window(surgery, window)
 
     assert [d.day for d in days] == list(range(1, 11)), "days are contiguous"
     assert days[0].date == surgery_at.astimezone(zone).date(), "Day 1 is the local surgery date"
-    assert all(b.date - a.date == timedelta(days=1) for a, b in zip(days, days[1:], strict=False))
+    assert all(b.date - a.date == timedelta(days=1) for a, b in pairwise(days))
     keys = [item.key for day in days for item in day.items]
     assert len(keys) == len(set(keys)), "item ids are unique in the plan"
     for day in days:
@@ -94,6 +130,7 @@ def test_plan_properties_hold_for_any_zone_date_and_wake_window(surgery, window)
                 continue
             assert _minutes(window.wake) <= _minutes(item.local_time) < _minutes(window.sleep)
             # The stored UTC moment is that wall-clock time on that day, in that zone.
+            assert item.due_at is not None
             local = item.due_at.astimezone(zone)
             assert (local.date(), local.time().replace(second=0)) == (day.date, item.local_time)
     assert build_plan(edge_protocol(), surgery_at, zone, window) == days, "deterministic"
@@ -117,7 +154,9 @@ def test_a_time_inside_the_wake_window_stays_the_same_local_time_every_day(surge
 def test_day_one_is_the_surgery_day_in_the_patients_zone_not_the_servers():
     # 23:30 in Paris is already the next day in UTC+14.
     surgery_at = datetime(2027, 3, 26, 23, 30, tzinfo=PARIS)
-    days = build_plan(edge_protocol(), surgery_at, ZoneInfo("Pacific/Kiritimati"), WakeWindow(time(8), time(22)))
+    days = build_plan(
+        edge_protocol(), surgery_at, ZoneInfo("Pacific/Kiritimati"), WakeWindow(time(8), time(22))
+    )
     assert days[0].date == date(2027, 3, 27)
     days = build_plan(edge_protocol(), surgery_at, PARIS, WakeWindow(time(8), time(22)))
     assert days[0].date == date(2027, 3, 26)
@@ -125,17 +164,24 @@ def test_day_one_is_the_surgery_day_in_the_patients_zone_not_the_servers():
 
 def test_nine_oclock_stays_nine_oclock_across_the_march_change_in_paris():
     days = build_plan(
-        edge_protocol(), datetime(2027, 3, 26, 9, tzinfo=PARIS), PARIS, WakeWindow(time(8), time(22))
+        edge_protocol(),
+        datetime(2027, 3, 26, 9, tzinfo=PARIS),
+        PARIS,
+        WakeWindow(time(8), time(22)),
     )
     mornings = {item.date: item for day in days for item in day.items if item.source == "morning"}
     before, after = mornings[date(2027, 3, 27)], mornings[date(2027, 3, 29)]
     assert before.local_time == after.local_time == time(9, 0)
+    assert before.due_at and after.due_at
     assert before.due_at.hour == 8 and after.due_at.hour == 7  # UTC+1, then UTC+2
 
 
 def test_times_outside_the_wake_window_move_to_its_nearest_edge():
     days = build_plan(
-        edge_protocol(), datetime(2027, 5, 3, 9, tzinfo=PARIS), PARIS, WakeWindow(time(7, 30), time(21))
+        edge_protocol(),
+        datetime(2027, 5, 3, 9, tzinfo=PARIS),
+        PARIS,
+        WakeWindow(time(7, 30), time(21)),
     )
     by_source = {item.source: item for item in days[0].items}
     assert by_source["midnight"].local_time == time(7, 30)

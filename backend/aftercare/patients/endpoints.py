@@ -25,6 +25,7 @@ from aftercare.patients.schemas import (
     PatientCreate,
     PatientList,
     PatientPublic,
+    PatientUpdate,
 )
 from aftercare.plans.schemas import PlanPublic
 from aftercare.plans.service import plan_of
@@ -71,6 +72,20 @@ def read_patient(
     patient_id: uuid.UUID, session: SessionDep, nurse: CurrentNurse, now: NowDep
 ) -> PatientPublic:
     return service.to_public(_own_patient(session, nurse, patient_id), now)
+
+
+@nurse_router.patch("/{patient_id}")
+def update_patient(
+    patient_id: uuid.UUID,
+    changes: PatientUpdate,
+    session: SessionDep,
+    nurse: CurrentNurse,
+    protocols: ProtocolsDep,
+    now: NowDep,
+) -> PatientPublic:
+    """Move the surgery time or change the zone or hours; the plan is rebuilt."""
+    patient = _own_patient(session, nurse, patient_id)
+    return service.to_public(service.reschedule(session, patient, changes, protocols, now), now)
 
 
 @nurse_router.get("/{patient_id}/plan")

@@ -94,3 +94,22 @@ class EnrollTokenPublic(BaseModel):
     access_token: str
     token_type: Literal["bearer"] = "bearer"
     patient_id: uuid.UUID
+
+
+class PatientUpdate(BaseModel):
+    """What a nurse may change after enrolment; the plan is rebuilt from it."""
+
+    surgery_at: AwareDatetime | None = None
+    timezone: str | None = None
+    wake_time: time | None = None
+    sleep_time: time | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        return None if value is None else check_time_zone(value)
+
+    @field_validator("wake_time", "sleep_time", mode="before")
+    @classmethod
+    def _clock(cls, value: object) -> time | None:
+        return None if value is None else parse_clock(value)

@@ -11,7 +11,12 @@ from aftercare.accounts.models import Nurse
 from aftercare.accounts.service import issue_token
 from aftercare.patients.codes import code_digest, new_code
 from aftercare.patients.models import EnrollmentCode, Patient
-from aftercare.patients.schemas import EnrollmentPublic, PatientCreate, PatientPublic
+from aftercare.patients.schemas import (
+    EnrollmentPublic,
+    PatientCreate,
+    PatientPublic,
+    PatientUpdate,
+)
 from aftercare.plans.engine import local_date_of
 from aftercare.plans.service import freeze_plan
 from aftercare.protocols.loader import Protocol
@@ -215,3 +220,29 @@ def reissue_code(
 
 def enrollment_url(settings: Settings, code: str) -> str:
     return f"{settings.base_url.rstrip('/')}/start/{code}"
+
+
+def reschedule(
+    session: Session,
+    patient: Patient,
+    changes: PatientUpdate,
+    protocols: dict[str, Protocol],
+    now: datetime,
+) -> Patient:
+    """Move the surgery or change the patient's hours: the plan is rebuilt from the current file."""
+    protocol = protocols.get(patient.protocol_id)
+    if protocol is None:
+        raise invalid_field("protocol", f"the procedure file {patient.protocol_id} is gone")
+    for field in changes.model_fields_set:
+        value = getattr(changes, field)
+        if value is None:
+            raise invalid_field(field, "may be changed but not removed")
+        setattr(patient, field, value)
+    problem = wake_window_problem(patient.wake_time, patient.sleep_time)
+    if problem:
+        session.rollback()
+        raise invalid_field("sleep_time", problem, changes.sleep_time)
+    freeze_plan(session, patient, protocol, now)
+    session.commit()
+    session.refresh(patient)
+    return patient

@@ -1,7 +1,6 @@
 """The plan as a readable text table, for `aftercare protocol plan`."""
 
 from collections.abc import Sequence
-
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date

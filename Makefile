@@ -1,0 +1,45 @@
+# The README's commands. `make demo` runs a demo; `make test` runs every check.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# The suite runs a second time on PostgreSQL; the database is created if missing.
+PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/aftercare_test
+
+.PHONY: install demo serve test lint test-sqlite test-postgres wheel messages clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet --editable '.[test]'
+	touch $@
+
+demo: install
+	AFTERCARE_DEMO=1 $(BIN)/aftercare demo
+	AFTERCARE_DEMO=1 $(BIN)/aftercare serve
+
+test: lint test-sqlite test-postgres
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test-sqlite: install
+	$(BIN)/pytest
+
+test-postgres: install
+	AFTERCARE_TEST_DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest -m "not packaging"
+
+wheel: install
+	$(BIN)/python -m build --wheel
+
+# Extract the strings marked for translation and merge them into each language.
+messages: install
+	$(BIN)/pybabel extract --no-location --sort-output -F babel.cfg -o backend/aftercare/locale/messages.pot backend frontend/templates
+	$(BIN)/pybabel update -i backend/aftercare/locale/messages.pot -d backend/aftercare/locale --ignore-obsolete
+
+clean:
+	rm -rf $(VENV) dist build .mypy_cache .ruff_cache .pytest_cache .hypothesis
