@@ -3,6 +3,7 @@
 from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request, Response
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
 from aftercare import __version__
@@ -10,9 +11,10 @@ from aftercare.accounts.endpoints import router as accounts_router
 from aftercare.db import make_engine
 from aftercare.health import router as health_router
 from aftercare.patients.endpoints import nurse_router, patient_router
+from aftercare.patients.pages import router as patient_pages
 from aftercare.protocols.endpoints import router as protocols_router
 from aftercare.protocols.loader import load_protocols
-from aftercare.settings import Settings, get_settings
+from aftercare.settings import FRONTEND_DIR, Settings, get_settings
 
 SECURITY_HEADERS = {
     # Nothing about the app may travel to another site, not even its URL.
@@ -58,4 +60,6 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(protocols_router)
     app.include_router(nurse_router)
     app.include_router(patient_router)
+    app.include_router(patient_pages)
+    app.mount("/static", StaticFiles(directory=FRONTEND_DIR / "static"), name="static")
     return app

@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     mail_from: str = "reminders@localhost"
     schedules_dir: Path = SHIPPED_SCHEDULES_DIR
     dispatch_interval_s: float = Field(default=10, gt=0)
+    # Where "Quick exit" takes the patient: a neutral, everyday site.
+    quick_exit_url: str = "https://www.google.com/"
     # Demo mode allows the default secret key; never set it on a real server.
     demo: bool = False
     # Patient device sessions last the whole recovery; nurse tokens a working shift.

@@ -19,7 +19,7 @@ def format_plan(protocol: Protocol, days: Sequence[PlanDay], zone: str, language
     labels = {"all-day": _("all day"), "as-needed": _("as needed")}
     width = max(len(label) for label in labels.values()) + 1
     for plan_day in days:
-        heading = _("Day {day} of {days}").format(day=plan_day.day, days=len(days))
+        heading = _("Day %(day)s of %(days)s") % {"day": plan_day.day, "days": len(days)}
         when = format_date(plan_day.date, format="EEE d MMM y", locale=language)
         lines.append(f"{heading} · {plan_day.date.isoformat()} · {when}")
         for item in plan_day.items:

@@ -84,14 +84,15 @@ def freeze_plan(session: Session, patient: Patient, protocol: Protocol, now: dat
     session.add(patient)
 
 
-def plan_of(session: Session, patient: Patient) -> PlanPublic:
-    rows = session.exec(
-        select(PlanItem)
-        .where(PlanItem.patient_id == patient.id)
-        .order_by(col(PlanItem.day), col(PlanItem.position))
-    ).all()
+def plan_of(session: Session, patient: Patient, only_day: int | None = None) -> PlanPublic:
+    """The patient's frozen plan in their language; `only_day` keeps one day of it."""
+    query = select(PlanItem).where(PlanItem.patient_id == patient.id)
+    if only_day is not None:
+        query = query.where(PlanItem.day == only_day)
+    rows = session.exec(query.order_by(col(PlanItem.day), col(PlanItem.position))).all()
     zone = ZoneInfo(patient.timezone)
-    by_day: dict[int, list[PlanItemPublic]] = {day: [] for day in range(1, patient.plan_days + 1)}
+    wanted = [only_day] if only_day is not None else range(1, patient.plan_days + 1)
+    by_day: dict[int, list[PlanItemPublic]] = {day: [] for day in wanted}
     for row in rows:
         by_day.setdefault(row.day, []).append(
             PlanItemPublic(

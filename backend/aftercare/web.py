@@ -1,0 +1,76 @@
+"""Server-rendered pages: the Jinja2 environment, languages and CSRF."""
+
+import hmac
+import secrets
+from typing import Any
+
+from babel.core import negotiate_locale
+from fastapi import HTTPException, Request, Response, status
+from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
+from jinja2.runtime import Context
+
+from aftercare.i18n import DEFAULT_LANGUAGE, SUPPORTED_LANGUAGES, gettext_for, text_direction
+from aftercare.settings import FRONTEND_DIR
+
+CSRF_COOKIE = "csrf"
+CSRF_FIELD = "csrf_token"
+
+
+@pass_context
+def _gettext(context: Context, message: str) -> str:
+    return gettext_for(context.get("lang", DEFAULT_LANGUAGE)).gettext(message)
+
+
+@pass_context
+def _ngettext(context: Context, singular: str, plural: str, count: int) -> str:
+    return gettext_for(context.get("lang", DEFAULT_LANGUAGE)).ngettext(singular, plural, count)
+
+
+def make_templates() -> Jinja2Templates:
+    templates = Jinja2Templates(directory=FRONTEND_DIR / "templates")
+    env = templates.env
+    env.add_extension("jinja2.ext.i18n")
+    # Each page is rendered in its reader's language, read from the page's context.
+    env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.globals["text_direction"] = text_direction
+    return templates
+
+
+def browser_language(request: Request) -> str:
+    """The first supported language the browser asks for, before we know the patient."""
+    header = request.headers.get("accept-language", "")
+    wanted = [part.split(";")[0].strip().replace("-", "_") for part in header.split(",") if part]
+    wanted += [tag.split("_")[0] for tag in wanted]
+    return negotiate_locale(wanted, list(SUPPORTED_LANGUAGES)) or DEFAULT_LANGUAGE
+
+
+def csrf_token(request: Request) -> str:
+    """The token for this browser's forms (double-submit: the same value in a cookie)."""
+    token = request.cookies.get(CSRF_COOKIE)
+    if not token:
+        token = secrets.token_urlsafe(24)
+    request.state.csrf_token = token
+    return token
+
+
+def set_csrf_cookie(request: Request, response: Response, secure: bool) -> None:
+    token = getattr(request.state, "csrf_token", None)
+    if token and request.cookies.get(CSRF_COOKIE) != token:
+        response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="strict", secure=secure)
+
+
+def check_csrf(request: Request, submitted: str | None) -> None:
+    expected = request.cookies.get(CSRF_COOKIE)
+    if not expected or not submitted or not hmac.compare_digest(expected, submitted):
+        raise HTTPException(status_code=status.HTTP_403_FORBIDDEN, detail="CSRF check failed")
+
+
+def page_context(request: Request, lang: str, **values: Any) -> dict[str, Any]:
+    return {
+        "request": request,
+        "lang": lang,
+        "csrf_token": csrf_token(request),
+        "quick_exit_url": request.app.state.settings.quick_exit_url,
+        **values,
+    }

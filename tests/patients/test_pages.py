@@ -1,0 +1,101 @@
+"""The enrolment link and the first patient page, through HTTP as a phone uses them."""
+
+import re
+
+import time_machine
+
+FORBIDDEN = ("hymen", "labia", "vagin", "surgery")
+
+
+def _csrf(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, html
+    return match.group(1)
+
+
+def _title(html: str) -> str:
+    match = re.search(r"<title>(.*?)</title>", html, re.S)
+    assert match
+    return match.group(1).strip()
+
+
+def test_opening_the_link_shows_a_button_and_does_not_spend_the_code(client, factory):
+    enrolment = factory.enrolment(factory.nurse())
+    path = enrolment.url.removeprefix("http://testserver")
+    for _ in range(3):  # a link preview, the patient, the patient again
+        page = client.get(path)
+        assert page.status_code == 200
+        assert 'method="post"' in page.text
+    assert client.post("/api/v1/enroll", json={"code": enrolment.code}).status_code == 200
+
+
+def test_pressing_the_button_opens_today_with_a_private_cookie(client, factory):
+    with time_machine.travel("2027-03-27T10:00:00+01:00", tick=False):
+        enrolment = factory.enrolment(factory.nurse())
+        path = enrolment.url.removeprefix("http://testserver")
+        page = client.get(path)
+        response = client.post(
+            path, data={"csrf_token": _csrf(page.text)}, follow_redirects=False
+        )
+        assert response.status_code == 303 and response.headers["location"] == "/today"
+        cookie = response.headers["set-cookie"]
+        assert "session=" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie
+        today = client.get("/today")
+    assert today.status_code == 200
+    assert "Day 2 of 28" in today.text
+    assert "From today you may shower with lukewarm water" in today.text
+
+
+def test_the_button_without_its_csrf_token_is_refused(client, factory):
+    enrolment = factory.enrolment(factory.nurse())
+    path = enrolment.url.removeprefix("http://testserver")
+    client.get(path)
+    assert client.post(path, data={}).status_code in (403, 422)
+    assert client.post(path, data={"csrf_token": "forged"}).status_code == 403
+    assert client.post("/api/v1/enroll", json={"code": enrolment.code}).status_code == 200
+
+
+def test_a_spent_code_shows_a_kind_page_not_an_error(client, factory):
+    enrolment = factory.enrolment(factory.nurse())
+    client.post("/api/v1/enroll", json={"code": enrolment.code})
+    path = enrolment.url.removeprefix("http://testserver")
+    page = client.get(path)
+    response = client.post(path, data={"csrf_token": _csrf(page.text)})
+    assert response.status_code == 400
+    assert "Your clinic can give you a new one" in response.text
+
+
+def test_today_without_a_session_goes_to_the_neutral_landing_page(client):
+    response = client.get("/today", follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/"
+    assert client.get("/").status_code == 200
+
+
+def test_pages_are_discreet_and_in_the_patients_language(client, factory):
+    with time_machine.travel("2027-03-27T10:00:00+01:00", tick=False):
+        enrolment = factory.enrolment(factory.nurse(), language="ar")
+        path = enrolment.url.removeprefix("http://testserver")
+        start = client.get(path)
+        client.post(path, data={"csrf_token": _csrf(start.text)})
+        today = client.get("/today")
+    for page in (start, today):
+        assert _title(page.text) == "Care"
+        assert not any(word in page.text.lower() for word in FORBIDDEN[:3])
+        assert page.headers["referrer-policy"] == "no-referrer"
+        assert "<script>" not in page.text, "no inline script"
+        assert "http" not in re.sub(r'href="https://www.google.com/"', "", page.text)
+    assert '<html lang="ar" dir="rtl">' in today.text
+
+
+def test_the_start_page_speaks_the_browsers_language(client, factory):
+    enrolment = factory.enrolment(factory.nurse())
+    path = enrolment.url.removeprefix("http://testserver")
+    page = client.get(path, headers={"Accept-Language": "tr-TR,tr;q=0.9,en;q=0.5"})
+    assert '<html lang="tr" dir="ltr">' in page.text
+    page = client.get(path, headers={"Accept-Language": "de-DE"})
+    assert '<html lang="en" dir="ltr">' in page.text
+
+
+def test_static_files_are_served(client):
+    assert client.get("/static/js/quick-exit.js").status_code == 200
+    assert client.get("/static/css/patient.css").status_code == 200
