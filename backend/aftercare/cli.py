@@ -107,7 +107,7 @@ def demo() -> None:
     upgrade_database(settings)
     patients = seed_demo(make_engine(settings.database_url), settings, protocols, datetime.now(UTC))
     base = settings.base_url.rstrip("/")
-    typer.echo(f"Nurse sign-in:  {base}/console  e-mail {DEMO_NURSE}  password {DEMO_PASSWORD}")
+    typer.echo(f"Nurse sign-in:  e-mail {DEMO_NURSE}  password {DEMO_PASSWORD}")
     typer.echo(
         f"API token:      curl -s -d username={DEMO_NURSE} -d password={DEMO_PASSWORD} "
         f"{base}/api/v1/auth/token"
