@@ -34,9 +34,7 @@ def test_pressing_the_button_opens_today_with_a_private_cookie(client, factory):
         enrolment = factory.enrolment(factory.nurse())
         path = enrolment.url.removeprefix("http://testserver")
         page = client.get(path)
-        response = client.post(
-            path, data={"csrf_token": _csrf(page.text)}, follow_redirects=False
-        )
+        response = client.post(path, data={"csrf_token": _csrf(page.text)}, follow_redirects=False)
         assert response.status_code == 303 and response.headers["location"] == "/today"
         cookie = response.headers["set-cookie"]
         assert "session=" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie
