@@ -2,30 +2,54 @@
 
 from datetime import datetime, timedelta
 
+from fastapi import HTTPException, status
 from sqlmodel import Session, col, delete, func, select
 
 from aftercare.accounts.models import AuthFailure
+from aftercare.i18n import _
+from aftercare.settings import Settings
 
 
-def is_throttled(
-    session: Session, scope: str, client: str, now: datetime, limit: int, window: timedelta
-) -> bool:
-    count = session.exec(
-        select(func.count())
-        .select_from(AuthFailure)
-        .where(
-            AuthFailure.scope == scope,
-            AuthFailure.client == client,
-            col(AuthFailure.created_at) > now - window,
+class Attempts:
+    """The failed attempts of one client at one door (sign-in, enrolment).
+
+    Kept in the database, so that several app processes count together.
+    """
+
+    def __init__(
+        self, session: Session, settings: Settings, scope: str, client: str, now: datetime
+    ) -> None:
+        self.session = session
+        self.scope = scope
+        self.client = client[:100]
+        self.now = now
+        self.limit = settings.max_auth_failures
+        self.window = timedelta(minutes=settings.auth_failure_window_minutes)
+
+    @property
+    def blocked(self) -> bool:
+        count = self.session.exec(
+            select(func.count())
+            .select_from(AuthFailure)
+            .where(
+                AuthFailure.scope == self.scope,
+                AuthFailure.client == self.client,
+                col(AuthFailure.created_at) > self.now - self.window,
+            )
+        ).one()
+        return count >= self.limit
+
+    def failed(self) -> None:
+        # Rows outside the window count no more; prune them as we go.
+        self.session.exec(
+            delete(AuthFailure).where(col(AuthFailure.created_at) < self.now - self.window)
         )
-    ).one()
-    return count >= limit
+        self.session.add(AuthFailure(scope=self.scope, client=self.client, created_at=self.now))
+        self.session.commit()
 
-
-def record_failure(
-    session: Session, scope: str, client: str, now: datetime, window: timedelta
-) -> None:
-    # Old rows are of no use once outside the window; prune them as we go.
-    session.exec(delete(AuthFailure).where(col(AuthFailure.created_at) < now - window))
-    session.add(AuthFailure(scope=scope, client=client[:100], created_at=now))
-    session.commit()
+    def too_many(self) -> HTTPException:
+        return HTTPException(
+            status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+            detail=_("Too many attempts. Please wait a few minutes and try again."),
+            headers={"Retry-After": str(int(self.window.total_seconds()))},
+        )

@@ -1,11 +1,9 @@
 import uuid
-from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
 
-from aftercare.accounts import throttle
-from aftercare.accounts.endpoints import too_many_attempts
+from aftercare.accounts.throttle import Attempts
 from aftercare.deps import (
     ClientDep,
     CurrentNurse,
@@ -104,12 +102,12 @@ def enrol_device(
     client: ClientDep,
 ) -> EnrollTokenPublic:
     """Spend a one-time enrolment code for this device's bearer token."""
-    window = timedelta(minutes=settings.auth_failure_window_minutes)
-    if throttle.is_throttled(session, "enrol", client, now, settings.max_auth_failures, window):
-        raise too_many_attempts(window)
+    attempts = Attempts(session, settings, "enrol", client, now)
+    if attempts.blocked:
+        raise attempts.too_many()
     spent = service.spend_code(session, body.code, now, settings)
     if spent is None:
-        throttle.record_failure(session, "enrol", client, now, window)
+        attempts.failed()
         raise HTTPException(
             status_code=status.HTTP_400_BAD_REQUEST,
             detail=_(

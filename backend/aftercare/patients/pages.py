@@ -7,9 +7,9 @@ from fastapi import APIRouter, Form, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
-from aftercare.accounts import throttle
 from aftercare.accounts.models import Clinic
 from aftercare.accounts.service import token_owner
+from aftercare.accounts.throttle import Attempts
 from aftercare.deps import ClientDep, NowDep, SessionDep, SettingsDep
 from aftercare.patients import service
 from aftercare.patients.models import Patient
@@ -78,14 +78,12 @@ def start_submit(
 ) -> Response:
     check_csrf(request, csrf_token)
     lang = browser_language(request)
-    window = timedelta(minutes=settings.auth_failure_window_minutes)
-    blocked = throttle.is_throttled(
-        session, "enrol", client, now, settings.max_auth_failures, window
-    )
+    attempts = Attempts(session, settings, "enrol", client, now)
+    blocked = attempts.blocked
     spent = None if blocked else service.spend_code(session, code, now, settings)
     if spent is None:
         if not blocked:
-            throttle.record_failure(session, "enrol", client, now, window)
+            attempts.failed()
         context = page_context(request, lang, app_name=DEFAULT_APP_NAME, blocked=blocked)
         code_status = status.HTTP_429_TOO_MANY_REQUESTS if blocked else status.HTTP_400_BAD_REQUEST
         return _render(request, settings, "patient/code_invalid.html", context, code_status)

@@ -85,19 +85,15 @@ def create_patient(
         raise invalid_field("sleep_time", problem, body.sleep_time)
     session.add(patient)
     freeze_plan(session, patient, protocol, now)
-    code, expires_at = _issue_code(session, patient.id, now, settings)
+    enrollment = _issue_code(session, patient.id, now, settings)
     session.commit()
-    return EnrollmentPublic(
-        id=patient.id,
-        enrollment_code=code,
-        enrollment_url=enrollment_url(settings, code),
-        expires_at=expires_at,
-    )
+    return enrollment
 
 
 def _issue_code(
     session: Session, patient_id: uuid.UUID, now: datetime, settings: Settings
-) -> tuple[str, datetime]:
+) -> EnrollmentPublic:
+    """A new one-time code; only its hash is kept, so a lost code is replaced, not shown."""
     code = new_code()
     expires_at = now + timedelta(days=settings.enrollment_code_days)
     session.add(
@@ -108,7 +104,12 @@ def _issue_code(
             expires_at=expires_at,
         )
     )
-    return code, expires_at
+    return EnrollmentPublic(
+        id=patient_id,
+        enrollment_code=code,
+        enrollment_url=f"{settings.base_url.rstrip('/')}/start/{code}",
+        expires_at=expires_at,
+    )
 
 
 def spend_code(
@@ -208,18 +209,9 @@ def reissue_code(
         )
         .values(expires_at=now)
     )
-    code, expires_at = _issue_code(session, patient.id, now, settings)
+    enrollment = _issue_code(session, patient.id, now, settings)
     session.commit()
-    return EnrollmentPublic(
-        id=patient.id,
-        enrollment_code=code,
-        enrollment_url=enrollment_url(settings, code),
-        expires_at=expires_at,
-    )
-
-
-def enrollment_url(settings: Settings, code: str) -> str:
-    return f"{settings.base_url.rstrip('/')}/start/{code}"
+    return enrollment
 
 
 def reschedule(

@@ -177,26 +177,38 @@ def _check_rules(
     return problems
 
 
-def load_rules_file(path: Path, problems: list[Problem]) -> RulesFile | None:
+def _load(
+    model: type[ModelT], path: Path, problems: list[Problem]
+) -> tuple[ModelT, SourceDocument] | None:
     document = _read(path, problems)
     if document is None:
         return None
-    rules_file = _validate(RulesFile, path, document, problems)
-    if rules_file is None:
-        return None
-    found = _check_texts(rules_file, rules_file.languages, path, document)
+    result = _validate(model, path, document, problems)
+    return None if result is None else (result, document)
+
+
+def _twice(
+    ids: Iterable[str], what: str, key: str, path: Path, document: SourceDocument
+) -> list[Problem]:
+    """An id used twice in one list (items, rules) is a mistake, not an override."""
+    problems: list[Problem] = []
     seen: dict[str, int] = {}
-    for index, rule in enumerate(rules_file.rules):
-        line = document.line_of(("rules", index))
-        if rule.code in seen:
-            found.append(
-                Problem(
-                    path,
-                    line,
-                    f"rule '{rule.code}' is given twice (first at line {seen[rule.code]})",
-                )
-            )
-        seen.setdefault(rule.code, line)
+    for index, value in enumerate(ids):
+        line = document.line_of((key, index))
+        if value in seen:
+            message = f"{what} '{value}' is given twice (first at line {seen[value]})"
+            problems.append(Problem(path, line, message))
+        seen.setdefault(value, line)
+    return problems
+
+
+def load_rules_file(path: Path, problems: list[Problem]) -> RulesFile | None:
+    loaded = _load(RulesFile, path, problems)
+    if loaded is None:
+        return None
+    rules_file, document = loaded
+    found = _check_texts(rules_file, rules_file.languages, path, document)
+    found += _twice((rule.code for rule in rules_file.rules), "rule", "rules", path, document)
     found += _check_rules(
         ((("rules", i), r) for i, r in enumerate(rules_file.rules)), path, document
     )
@@ -232,13 +244,12 @@ def _merge_rules(
 def load_procedure_file(
     path: Path, shared: RulesFile | None, problems: list[Problem]
 ) -> Protocol | None:
-    document = _read(path, problems)
-    if document is None:
+    loaded = _load(ProcedureFile, path, problems)
+    if loaded is None:
         return None
-    spec = _validate(ProcedureFile, path, document, problems)
-    if spec is None:
-        return None
+    spec, document = loaded
     found = _check_texts(spec, spec.languages, path, document)
+    found += _twice((item.id for item in spec.items), "item", "items", path, document)
     if spec.id != path.stem:
         found.append(
             Problem(
@@ -247,16 +258,7 @@ def load_procedure_file(
                 f"id '{spec.id}' must match the file name '{path.stem}'",
             )
         )
-    seen: dict[str, int] = {}
     for index, item in enumerate(spec.items):
-        line = document.line_of(("items", index))
-        if item.id in seen:
-            found.append(
-                Problem(
-                    path, line, f"item '{item.id}' is given twice (first at line {seen[item.id]})"
-                )
-            )
-        seen.setdefault(item.id, line)
         if item.days != "all":
             outside = [day for day in item.days if day > spec.days]
             if outside:
