@@ -1,20 +1,30 @@
-"""The web application: the JSON API under /api/v1 and, later, the pages."""
+"""The web application: the JSON API under /api/v1 and the pages."""
 
-from collections.abc import Awaitable, Callable
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
 from aftercare import __version__
 from aftercare.accounts.endpoints import router as accounts_router
+from aftercare.checkins.endpoints import router as checkins_router
 from aftercare.db import make_engine
+from aftercare.flags.endpoints import router as flags_router
 from aftercare.health import router as health_router
 from aftercare.patients.endpoints import nurse_router, patient_router
 from aftercare.patients.pages import router as patient_pages
 from aftercare.protocols.endpoints import router as protocols_router
 from aftercare.protocols.loader import load_protocols
+from aftercare.scheduler import make_scheduler
 from aftercare.settings import FRONTEND_DIR, Settings, get_settings
+from aftercare.writer import make_writer
 
 SECURITY_HEADERS = {
     # Nothing about the app may travel to another site, not even its URL.
@@ -30,10 +40,47 @@ SECURITY_HEADERS = {
 }
 
 
-def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
-    """Build the app; procedure files are checked now so a bad edit fails at start, clearly."""
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(item) for item in value]
+    return value
+
+
+async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422, safe for any input echoed back (`Infinity` is not JSON)."""
+    assert isinstance(exc, RequestValidationError)
+    detail = _json_safe(jsonable_encoder(exc.errors()))
+    return JSONResponse(status_code=422, content={"detail": detail})
+
+
+def create_app(
+    settings: Settings | None = None, engine: Engine | None = None, run_jobs: bool = False
+) -> FastAPI:
+    """Build the app; procedure files are checked now so a bad edit fails at start, clearly.
+
+    `run_jobs` starts the background jobs in this process (the embedded default of `serve`).
+    """
     settings = settings or get_settings()
+    engine = engine or make_engine(settings.database_url)
+    protocols = load_protocols(settings.schedules_dir)
+    writer = make_writer(engine)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        scheduler = make_scheduler(engine, writer, protocols) if run_jobs else None
+        if scheduler is not None:
+            scheduler.start()
+        yield
+        if scheduler is not None:
+            scheduler.shutdown(wait=True)
+        writer.close()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Aftercare API",
         version=__version__,
         # The interactive docs would load scripts from a CDN: no third-party requests.
@@ -41,8 +88,11 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         redoc_url=None,
     )
     app.state.settings = settings
-    app.state.engine = engine or make_engine(settings.database_url)
-    app.state.protocols = load_protocols(settings.schedules_dir)
+    app.state.engine = engine
+    app.state.protocols = protocols
+    app.state.writer = writer
+
+    app.add_exception_handler(RequestValidationError, invalid_request)
 
     @app.middleware("http")
     async def security_headers(
@@ -60,6 +110,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(protocols_router)
     app.include_router(nurse_router)
     app.include_router(patient_router)
+    app.include_router(checkins_router)
+    app.include_router(flags_router)
     app.include_router(patient_pages)
     app.mount("/static", StaticFiles(directory=FRONTEND_DIR / "static"), name="static")
     return app

@@ -85,7 +85,7 @@ def serve(
         )
     load_protocols_or_exit(settings)
     upgrade_database(settings)
-    uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=True)
+    uvicorn.run(create_app(settings, run_jobs=True), host=host, port=port, proxy_headers=True)
 
 
 @db_app.command("upgrade")

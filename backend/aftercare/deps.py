@@ -9,8 +9,8 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from aftercare.accounts.models import Nurse
-from aftercare.accounts.service import token_owner
+from aftercare.accounts.models import Clinic, Nurse
+from aftercare.accounts.service import patient_by_token, token_owner
 from aftercare.i18n import _
 from aftercare.patients.models import Patient
 from aftercare.protocols.loader import Protocol
@@ -72,13 +72,22 @@ def current_nurse(session: SessionDep, token: TokenDep, now: NowDep) -> Nurse:
     return nurse
 
 
-def current_patient(session: SessionDep, token: TokenDep, now: NowDep) -> Patient:
-    owner = token_owner(session, token, now) if token else None
-    patient = session.get(Patient, owner.patient_id) if owner and owner.patient_id else None
-    if patient is None:
+def current_patient_and_clinic(
+    session: SessionDep, token: TokenDep, now: NowDep
+) -> tuple[Patient, Clinic]:
+    """The device's patient and their clinic, in one query: this is on every patient request."""
+    found = patient_by_token(session, token, now) if token else None
+    if found is None:
         raise _unauthorised()
-    return patient
+    return found
+
+
+def current_patient(
+    found: Annotated[tuple[Patient, Clinic], Depends(current_patient_and_clinic)],
+) -> Patient:
+    return found[0]
 
 
 CurrentNurse = Annotated[Nurse, Depends(current_nurse)]
 CurrentPatient = Annotated[Patient, Depends(current_patient)]
+CurrentPatientAndClinic = Annotated[tuple[Patient, Clinic], Depends(current_patient_and_clinic)]

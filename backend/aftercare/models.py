@@ -3,6 +3,9 @@
 from sqlmodel import SQLModel
 
 from aftercare.accounts.models import AccessToken, AuthFailure, Clinic, Nurse
+from aftercare.audit.models import AuditEvent
+from aftercare.checkins.models import CheckIn
+from aftercare.flags.models import Flag
 from aftercare.patients.models import EnrollmentCode, Patient
 from aftercare.plans.models import PlanItem
 
@@ -10,9 +13,12 @@ metadata = SQLModel.metadata
 
 __all__ = [
     "AccessToken",
+    "AuditEvent",
     "AuthFailure",
+    "CheckIn",
     "Clinic",
     "EnrollmentCode",
+    "Flag",
     "Nurse",
     "Patient",
     "PlanItem",

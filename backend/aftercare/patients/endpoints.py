@@ -32,7 +32,7 @@ nurse_router = APIRouter(prefix="/api/v1/patients", tags=["patients (nurses)"])
 patient_router = APIRouter(prefix="/api/v1", tags=["patients (the patient's device)"])
 
 
-def _own_patient(session: SessionDep, nurse: CurrentNurse, patient_id: uuid.UUID) -> Patient:
+def own_patient(session: SessionDep, nurse: CurrentNurse, patient_id: uuid.UUID) -> Patient:
     patient = service.clinic_patient(session, nurse, patient_id)
     if patient is None:
         raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail=_("Not found"))
@@ -62,14 +62,14 @@ def list_patients(
 ) -> PatientList:
     """The clinic's patients, newest first."""
     patients = service.clinic_patients(session, nurse, limit, offset)
-    return PatientList(items=[service.to_public(patient, now) for patient in patients])
+    return PatientList(items=service.to_public_many(session, patients, now))
 
 
 @nurse_router.get("/{patient_id}")
 def read_patient(
     patient_id: uuid.UUID, session: SessionDep, nurse: CurrentNurse, now: NowDep
 ) -> PatientPublic:
-    return service.to_public(_own_patient(session, nurse, patient_id), now)
+    return service.to_public(session, own_patient(session, nurse, patient_id), now)
 
 
 @nurse_router.patch("/{patient_id}")
@@ -82,15 +82,16 @@ def update_patient(
     now: NowDep,
 ) -> PatientPublic:
     """Move the surgery time or change the zone or hours; the plan is rebuilt."""
-    patient = _own_patient(session, nurse, patient_id)
-    return service.to_public(service.reschedule(session, patient, changes, protocols, now), now)
+    patient = own_patient(session, nurse, patient_id)
+    patient = service.reschedule(session, patient, changes, protocols, now)
+    return service.to_public(session, patient, now)
 
 
 @nurse_router.get("/{patient_id}/plan")
 def read_patient_plan(
     patient_id: uuid.UUID, session: SessionDep, nurse: CurrentNurse
 ) -> PlanPublic:
-    return plan_of(session, _own_patient(session, nurse, patient_id))
+    return plan_of(session, own_patient(session, nurse, patient_id))
 
 
 @patient_router.post("/enroll")

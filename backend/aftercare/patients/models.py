@@ -28,6 +28,8 @@ class Patient(SQLModel, table=True):
     protocol_version: int
     plan_days: int
     protocol_digest: str = Field(max_length=64)
+    # End of the days with a daily check-in (UTC), when silence raises a flag.
+    checkin_daily_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     plan_built_at: datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
     enrolled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

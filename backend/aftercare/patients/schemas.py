@@ -80,6 +80,8 @@ class PatientPublic(BaseModel):
     days: int
     enrolled: bool
     created_at: datetime
+    checkin_count: int
+    open_flag_count: int = Field(description="Flags not yet resolved (open or acknowledged)")
 
 
 class PatientList(BaseModel):

@@ -5,10 +5,12 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from fastapi.exceptions import RequestValidationError
-from sqlmodel import Session, col, select, update
+from sqlmodel import Session, col, func, select, update
 
 from aftercare.accounts.models import Nurse
 from aftercare.accounts.service import issue_token
+from aftercare.checkins.models import CheckIn
+from aftercare.flags.models import Flag
 from aftercare.patients.codes import code_digest, new_code
 from aftercare.patients.models import EnrollmentCode, Patient
 from aftercare.patients.schemas import (
@@ -153,7 +155,34 @@ def recovery_day(patient: Patient, now: datetime) -> int | None:
     return day if day >= 1 else None
 
 
-def to_public(patient: Patient, now: datetime) -> PatientPublic:
+def to_public(session: Session, patient: Patient, now: datetime) -> PatientPublic:
+    return to_public_many(session, [patient], now)[0]
+
+
+def to_public_many(session: Session, patients: list[Patient], now: datetime) -> list[PatientPublic]:
+    """Patients as nurses read them, with their check-in and unresolved flag counts."""
+    ids = [patient.id for patient in patients]
+    checkins: dict[uuid.UUID, int] = dict(
+        session.exec(
+            select(CheckIn.patient_id, func.count())
+            .where(col(CheckIn.patient_id).in_(ids))
+            .group_by(col(CheckIn.patient_id))
+        ).all()
+    )
+    flags: dict[uuid.UUID, int] = dict(
+        session.exec(
+            select(Flag.patient_id, func.count())
+            .where(col(Flag.patient_id).in_(ids), Flag.status != "resolved")
+            .group_by(col(Flag.patient_id))
+        ).all()
+    )
+    return [
+        _public(patient, now, checkins.get(patient.id, 0), flags.get(patient.id, 0))
+        for patient in patients
+    ]
+
+
+def _public(patient: Patient, now: datetime, checkins: int, open_flags: int) -> PatientPublic:
     zone = ZoneInfo(patient.timezone)
     return PatientPublic(
         id=patient.id,
@@ -170,6 +199,8 @@ def to_public(patient: Patient, now: datetime) -> PatientPublic:
         days=patient.plan_days,
         enrolled=patient.enrolled_at is not None,
         created_at=patient.created_at,
+        checkin_count=checkins,
+        open_flag_count=open_flags,
     )
 
 

@@ -203,3 +203,22 @@ def in_language(text: Mapping[str, str] | None, language: str) -> str | None:
     if not text:
         return None
     return text.get(language) or text.get("en") or next(iter(text.values()))
+
+
+def daily_checkins_end(days: Sequence[PlanDay], zone: ZoneInfo) -> datetime | None:
+    """When the first run of consecutive check-in days ends (UTC), or None if there is none.
+
+    Silence is only worrying while check-ins are daily (clinical.md, no-check-in).
+    """
+    checkin_days = [d for d in days if any(item.kind == "check-in" for item in d.items)]
+    if len(checkin_days) < 2 or checkin_days[1].day != checkin_days[0].day + 1:
+        return None
+    last = checkin_days[0]
+    for following in checkin_days[1:]:
+        if following.day != last.day + 1:
+            break
+        last = following
+    end = datetime.combine(last.date + timedelta(days=1), time(0, 0), tzinfo=zone)
+    while not _exists(end, zone):
+        end += timedelta(minutes=1)
+    return end.astimezone(UTC)

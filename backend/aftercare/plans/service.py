@@ -10,6 +10,7 @@ from aftercare.plans.engine import (
     PrescribedItem,
     WakeWindow,
     build_plan,
+    daily_checkins_end,
     in_language,
     local_date_of,
 )
@@ -78,6 +79,7 @@ def freeze_plan(session: Session, patient: Patient, protocol: Protocol, now: dat
                 )
             )
     patient.plan_days = protocol.days
+    patient.checkin_daily_until = daily_checkins_end(days, ZoneInfo(patient.timezone))
     patient.protocol_version = protocol.version
     patient.protocol_digest = protocol.digest
     patient.plan_built_at = now

@@ -1,0 +1,33 @@
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from aftercare.audit.models import AuditEvent
+
+
+def record(
+    session: Session,
+    at: datetime,
+    clinic_id: uuid.UUID | None,
+    actor: str,
+    actor_id: uuid.UUID | None,
+    action: str,
+    subject: str,
+    subject_id: object,
+    **detail: Any,
+) -> None:
+    """Add an audit row to the caller's transaction: it lands with the change or not at all."""
+    session.add(
+        AuditEvent(
+            at=at,
+            clinic_id=clinic_id,
+            actor=actor,
+            actor_id=actor_id,
+            action=action,
+            subject=subject,
+            subject_id=str(subject_id),
+            detail=detail,
+        )
+    )

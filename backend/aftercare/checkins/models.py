@@ -1,0 +1,35 @@
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Index
+from sqlmodel import Column, Field, SQLModel
+
+from aftercare.dbtypes import UTCDateTime
+
+
+class CheckIn(SQLModel, table=True):
+    """One symptom check-in. The id is the phone's, so a resent check-in is recognised."""
+
+    __tablename__ = "checkin"
+    __table_args__ = (Index("ix_checkin_patient_recorded", "patient_id", "recorded_at"),)
+
+    id: uuid.UUID = Field(primary_key=True)
+    patient_id: uuid.UUID = Field(foreign_key="patient.id", ondelete="CASCADE")
+    recorded_at: datetime = Field(sa_type=UTCDateTime)
+    received_at: datetime = Field(sa_type=UTCDateTime)
+    day: int
+    pain: int
+    temperature_c: float | None = None
+    bleeding: str = Field(max_length=10)
+    discharge: str = Field(max_length=10)
+    urination: str = Field(max_length=10)
+    allergy: str = Field(max_length=10)
+    nausea: bool
+    wants_contact: bool
+    note: str = Field(default="", max_length=2000)
+    # The answer the patient was given, kept so that a resend gets the same one.
+    severity: str = Field(max_length=5)
+    reasons: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    advice: str
+    body_digest: str = Field(max_length=64)

@@ -1,0 +1,63 @@
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+Bleeding = Literal["none", "spotting", "light", "moderate", "heavy"]
+Discharge = Literal["none", "normal", "unusual", "foul"]
+Urination = Literal["normal", "painful", "unable"]
+Allergy = Literal["none", "itching", "rash", "breathing"]
+Severity = Literal["none", "amber", "red"]
+
+
+class CheckInCreate(BaseModel):
+    """A check-in as the phone sends it; `id` is made on the phone, so a resend is recognised."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: uuid.UUID
+    recorded_at: AwareDatetime
+    pain: Annotated[int, Field(ge=0, le=10, strict=True)]
+    temperature_c: Annotated[float, Field(ge=34.0, le=43.0, allow_inf_nan=False)] | None = None
+    bleeding: Bleeding
+    discharge: Discharge
+    urination: Urination
+    allergy: Allergy
+    nausea: Annotated[bool, Field(strict=True)]
+    wants_contact: Annotated[bool, Field(strict=True)]
+    note: Annotated[str, Field(max_length=2000)] = ""
+
+
+class Reason(BaseModel):
+    code: str
+    message: str
+
+
+class CheckInAnswer(BaseModel):
+    id: uuid.UUID
+    severity: Severity
+    reasons: list[Reason]
+    advice: str
+
+
+class CheckInPublic(BaseModel):
+    id: uuid.UUID
+    recorded_at: datetime
+    day: int
+    pain: int
+    temperature_c: float | None
+    bleeding: Bleeding
+    discharge: Discharge
+    urination: Urination
+    allergy: Allergy
+    nausea: bool
+    wants_contact: bool
+    note: str
+    severity: Severity
+    reasons: list[Reason]
+    advice: str
+
+
+class CheckInList(BaseModel):
+    items: list[CheckInPublic]

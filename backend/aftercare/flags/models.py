@@ -1,0 +1,42 @@
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Index, UniqueConstraint
+from sqlmodel import Column, Field, SQLModel
+
+from aftercare.dbtypes import UTCDateTime, utc_now
+
+SEVERITY_RANK = {"amber": 1, "red": 2}
+
+
+class Flag(SQLModel, table=True):
+    """A check-in (or a silence) that needs a nurse: open, then acknowledged, then resolved."""
+
+    __table_args__ = (
+        # The queue: a clinic's open flags, red first, oldest first.
+        Index("ix_flag_queue", "clinic_id", "status", "severity_rank", "created_at"),
+        Index("ix_flag_patient", "patient_id", "status"),
+        # One silence flag per silence, however many workers look for it.
+        UniqueConstraint("patient_id", "silent_since", name="uq_flag_silence"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    clinic_id: uuid.UUID = Field(foreign_key="clinic.id")
+    patient_id: uuid.UUID = Field(foreign_key="patient.id", ondelete="CASCADE")
+    checkin_id: uuid.UUID | None = Field(
+        default=None, foreign_key="checkin.id", unique=True, ondelete="CASCADE"
+    )
+    silent_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    severity: str = Field(max_length=5)
+    severity_rank: int
+    status: str = Field(default="open", max_length=12)
+    # The evidence of each reason (code, answer, previous answer); the words
+    # are rendered when read, in the reader's language.
+    reasons: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
+    acknowledged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    acknowledged_by: uuid.UUID | None = Field(default=None, foreign_key="nurse.id")
+    resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    resolved_by: uuid.UUID | None = Field(default=None, foreign_key="nurse.id")
+    resolution_note: str | None = Field(default=None, max_length=2000)

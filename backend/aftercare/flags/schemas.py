@@ -1,0 +1,33 @@
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field
+
+from aftercare.checkins.schemas import Reason
+
+FlagStatus = Literal["open", "acknowledged", "resolved"]
+
+
+class FlagPublic(BaseModel):
+    id: uuid.UUID
+    patient_id: uuid.UUID
+    patient_alias: str
+    severity: Literal["amber", "red"]
+    status: FlagStatus
+    reasons: list[Reason]
+    checkin_id: uuid.UUID | None
+    created_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    resolved_at: datetime | None
+    resolved_by: str | None
+    resolution_note: str | None
+
+
+class FlagList(BaseModel):
+    items: list[FlagPublic]
+
+
+class FlagResolve(BaseModel):
+    note: Annotated[str, Field(min_length=1, max_length=2000)]

@@ -1,0 +1,141 @@
+"""Where write transactions run.
+
+SQLite lets one connection write at a time; threads that fight for its lock
+busy-wait, and a check-in's latency goes from milliseconds to half a second.
+So on SQLite every write job goes to one writer thread, which runs the jobs
+waiting in its queue in one transaction and commits them together: one
+fsync for many check-ins. PostgreSQL handles concurrent writers itself, so
+there a job simply runs in its own transaction.
+
+A job is a function of a session that returns plain values (no ORM objects:
+the session is gone when the caller reads the result). It may be run twice:
+when a batch fails, its jobs are retried one by one, so that one bad job
+fails alone; and a job that hits a unique constraint (the same check-in sent
+twice at once) is run again, to find what the other one stored.
+"""
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any, Protocol, TypeVar
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+T = TypeVar("T")
+Job = Callable[[Session], T]
+MAX_BATCH = 64
+log = logging.getLogger(__name__)
+
+
+class Writer(Protocol):
+    def run(self, job: Job[T]) -> T: ...
+
+    def close(self) -> None: ...
+
+
+def _run_once(engine: Engine, job: Job[T]) -> T:
+    with Session(engine, expire_on_commit=False) as session:
+        result = job(session)
+        session.commit()
+        return result
+
+
+def _run_with_retry(engine: Engine, job: Job[T]) -> T:
+    try:
+        return _run_once(engine, job)
+    except IntegrityError:
+        return _run_once(engine, job)
+
+
+class DirectWriter:
+    """Each job in its own transaction, in the caller's thread (PostgreSQL)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def run(self, job: Job[T]) -> T:
+        return _run_with_retry(self.engine, job)
+
+    def close(self) -> None:
+        pass
+
+
+_STOP = object()
+
+
+class GroupCommitWriter:
+    """One thread runs every write job; jobs waiting together commit together (SQLite)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def run(self, job: Job[T]) -> T:
+        if threading.current_thread() is self._thread:
+            raise RuntimeError("a write job cannot wait for another write job")
+        self._start()
+        done: Future[T] = Future()
+        self._jobs.put((job, done))
+        return done.result()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._thread is not None:
+                self._jobs.put(_STOP)
+                self._thread.join(timeout=30)
+                self._thread = None
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._loop, name="aftercare-writer", daemon=True
+                )
+                self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            first = self._jobs.get()
+            if first is _STOP:
+                return
+            batch = [first]
+            while len(batch) < MAX_BATCH:
+                try:
+                    waiting = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if waiting is _STOP:
+                    self._run_batch(batch)
+                    return
+                batch.append(waiting)
+            self._run_batch(batch)
+
+    def _run_batch(self, batch: list[tuple[Job[Any], Future[Any]]]) -> None:
+        if len(batch) > 1:
+            try:
+                with Session(self.engine, expire_on_commit=False) as session:
+                    results = [job(session) for job, _ in batch]
+                    session.commit()
+            except Exception:
+                log.debug("a batch of %d write jobs failed; running them one by one", len(batch))
+            else:
+                for (_, done), result in zip(batch, results, strict=True):
+                    done.set_result(result)
+                return
+        for job, done in batch:
+            try:
+                done.set_result(_run_with_retry(self.engine, job))
+            except BaseException as exc:
+                done.set_exception(exc)
+
+
+def make_writer(engine: Engine) -> Writer:
+    if engine.dialect.name == "sqlite":
+        return GroupCommitWriter(engine)
+    return DirectWriter(engine)
