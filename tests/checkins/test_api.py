@@ -172,7 +172,8 @@ def test_simultaneous_resends_store_one_check_in_and_one_flag(client, patient, e
 @pytest.mark.parametrize(
     ("changes", "field"),
     [
-        ({"pain": 11}, "pain"), ({"pain": -1}, "pain"), ({"pain": "3"}, "pain"), ({"pain": 3.5}, "pain"),
+        ({"pain": 11}, "pain"), ({"pain": -1}, "pain"),
+        ({"pain": "3"}, "pain"), ({"pain": 3.5}, "pain"),
         ({"temperature_c": 33.9}, "temperature_c"), ({"temperature_c": 43.1}, "temperature_c"),
         ({"bleeding": "lots"}, "bleeding"), ({"discharge": "green"}, "discharge"),
         ({"urination": "sometimes"}, "urination"), ({"allergy": "hives"}, "allergy"),
