@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # The suite runs a second time on PostgreSQL; the database is created if missing.
 PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/aftercare_test
 
-.PHONY: install demo serve test lint test-sqlite test-postgres wheel messages clean
+.PHONY: install demo serve test lint test-sqlite test-postgres wheel messages bench clean
 
 install: $(STAMP)
 
@@ -32,6 +32,10 @@ test-sqlite: install
 
 test-postgres: install
 	AFTERCARE_TEST_DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest -m "not packaging"
+
+bench: install
+	@command -v wrk >/dev/null || (apt-get update -q && apt-get install -y -q wrk)
+	$(BIN)/python bench/checkins.py
 
 wheel: install
 	$(BIN)/python -m build --wheel

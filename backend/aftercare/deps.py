@@ -16,13 +16,16 @@ from aftercare.patients.models import Patient
 from aftercare.protocols.loader import Protocol
 from aftercare.settings import Settings
 
+# Plain values come from `async def` dependencies: FastAPI would run a plain
+# `def` in its thread pool, a hop that costs more than the work.
 
-def get_settings_dep(request: Request) -> Settings:
+
+async def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
     engine: Engine = request.app.state.engine
     return engine
 
@@ -32,17 +35,17 @@ def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Sess
         yield session
 
 
-def get_protocols(request: Request) -> dict[str, Protocol]:
+async def get_protocols(request: Request) -> dict[str, Protocol]:
     protocols: dict[str, Protocol] = request.app.state.protocols
     return protocols
 
 
-def get_now() -> datetime:
+async def get_now() -> datetime:
     """The request's clock; the one place routes learn the time."""
     return datetime.now(UTC)
 
 
-def client_address(request: Request) -> str:
+async def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
@@ -82,7 +85,7 @@ def current_patient_and_clinic(
     return found
 
 
-def current_patient(
+async def current_patient(
     found: Annotated[tuple[Patient, Clinic], Depends(current_patient_and_clinic)],
 ) -> Patient:
     return found[0]

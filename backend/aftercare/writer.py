@@ -14,6 +14,7 @@ fails alone; and a job that hits a unique constraint (the same check-in sent
 twice at once) is run again, to find what the other one stored.
 """
 
+import asyncio
 import logging
 import queue
 import threading
@@ -24,6 +25,9 @@ from typing import Any, Protocol, TypeVar
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+
+from aftercare.db import make_engine
 
 T = TypeVar("T")
 Job = Callable[[Session], T]
@@ -32,7 +36,13 @@ log = logging.getLogger(__name__)
 
 
 class Writer(Protocol):
-    def run(self, job: Job[T]) -> T: ...
+    def run(self, job: Job[T]) -> T:
+        """Run a job from a worker thread (a sync route, a background job)."""
+        ...
+
+    async def submit(self, job: Job[T]) -> T:
+        """Run a job from the event loop (an async route), without holding a thread."""
+        ...
 
     def close(self) -> None: ...
 
@@ -60,6 +70,9 @@ class DirectWriter:
     def run(self, job: Job[T]) -> T:
         return _run_with_retry(self.engine, job)
 
+    async def submit(self, job: Job[T]) -> T:
+        return await run_in_threadpool(_run_with_retry, self.engine, job)
+
     def close(self) -> None:
         pass
 
@@ -79,10 +92,16 @@ class GroupCommitWriter:
     def run(self, job: Job[T]) -> T:
         if threading.current_thread() is self._thread:
             raise RuntimeError("a write job cannot wait for another write job")
+        return self._enqueue(job).result()
+
+    async def submit(self, job: Job[T]) -> T:
+        return await asyncio.wrap_future(self._enqueue(job))
+
+    def _enqueue(self, job: Job[T]) -> "Future[T]":
         self._start()
         done: Future[T] = Future()
         self._jobs.put((job, done))
-        return done.result()
+        return done
 
     def close(self) -> None:
         with self._lock:
@@ -90,6 +109,7 @@ class GroupCommitWriter:
                 self._jobs.put(_STOP)
                 self._thread.join(timeout=30)
                 self._thread = None
+        self.engine.dispose()
 
     def _start(self) -> None:
         with self._lock:
@@ -137,5 +157,17 @@ class GroupCommitWriter:
 
 def make_writer(engine: Engine) -> Writer:
     if engine.dialect.name == "sqlite":
-        return GroupCommitWriter(engine)
+        # Its own engine: the writer must never wait for a connection that a
+        # request holds while it waits for the writer.
+        return GroupCommitWriter(make_engine(engine.url.render_as_string(hide_password=False)))
     return DirectWriter(engine)
+
+
+def write(session: Session, writer: Writer, job: Job[T]) -> T:
+    """Run a request's write job; the request's own read transaction ends first.
+
+    Otherwise each request would hold two pooled connections at once, and a
+    full pool would leave every request waiting for the others.
+    """
+    session.rollback()
+    return writer.run(job)

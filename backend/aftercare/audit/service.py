@@ -2,9 +2,12 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import insert
 from sqlmodel import Session
 
 from aftercare.audit.models import AuditEvent
+
+_INSERT_EVENT = insert(AuditEvent.__table__)  # type: ignore[attr-defined]
 
 
 def record(
@@ -19,15 +22,16 @@ def record(
     **detail: Any,
 ) -> None:
     """Add an audit row to the caller's transaction: it lands with the change or not at all."""
-    session.add(
-        AuditEvent(
-            at=at,
-            clinic_id=clinic_id,
-            actor=actor,
-            actor_id=actor_id,
-            action=action,
-            subject=subject,
-            subject_id=str(subject_id),
-            detail=detail,
-        )
+    session.execute(
+        _INSERT_EVENT,
+        {
+            "at": at,
+            "clinic_id": clinic_id,
+            "actor": actor,
+            "actor_id": actor_id,
+            "action": action,
+            "subject": subject,
+            "subject_id": str(subject_id),
+            "detail": detail,
+        },
     )

@@ -1,20 +1,14 @@
 import uuid
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 
 from aftercare.checkins import service
 from aftercare.checkins.schemas import CheckInAnswer, CheckInCreate, CheckInList
-from aftercare.deps import (
-    CurrentNurse,
-    CurrentPatient,
-    CurrentPatientAndClinic,
-    NowDep,
-    ProtocolsDep,
-    SessionDep,
-)
-from aftercare.i18n import _
+from aftercare.deps import CurrentNurse, CurrentPatient, NowDep, ProtocolsDep, SessionDep, TokenDep
 from aftercare.patients.endpoints import own_patient
+from aftercare.patients.service import invalid_field
 from aftercare.writer import Writer
 
 router = APIRouter(prefix="/api/v1", tags=["check-ins"])
@@ -28,34 +22,31 @@ Offset = Annotated[int, Query(ge=0)]
     responses={200: {"description": "The same check-in again: the same answer, stored once"},
                409: {"description": "This id was used for a different check-in"}},
 )  # fmt: skip
-def submit_checkin(
+async def submit_checkin(
     body: CheckInCreate,
     request: Request,
     response: Response,
-    session: SessionDep,
-    found: CurrentPatientAndClinic,
+    token: TokenDep,
     protocols: ProtocolsDep,
     now: NowDep,
 ) -> CheckInAnswer:
-    """Send a check-in; the answer (reassurance, advice or urgent help) comes back at once."""
-    patient, clinic = found
+    """Send a check-in; the answer (reassurance, advice or urgent help) comes back at once.
+
+    The whole check-in, token included, is one write job (see `aftercare.writer`).
+    """
     writer: Writer = request.app.state.writer
-    protocol = protocols.get(patient.protocol_id)
-    if protocol is None:
-        raise HTTPException(
-            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
-            detail=_("The clinic's procedure file is missing; please call the clinic."),
-        )
-    try:
-        received = service.receive(session, writer, patient, clinic, protocol, body, now)
-    except service.CheckInConflict:
-        raise HTTPException(
-            status_code=status.HTTP_409_CONFLICT,
-            detail=_("This id was already used for a different check-in"),
-        ) from None
-    if not received.created:
+    outcome = await writer.submit(partial(service.receive, token=token, body=body,
+                                          protocols=protocols, now=now))  # fmt: skip
+    if isinstance(outcome, service.Refused):
+        if outcome.field:
+            raise invalid_field(
+                outcome.field, outcome.detail, body.model_dump(mode="json")[outcome.field]
+            )
+        headers = {"WWW-Authenticate": "Bearer"} if outcome.status == 401 else None
+        raise HTTPException(status_code=outcome.status, detail=outcome.detail, headers=headers)
+    if not outcome.created:
         response.status_code = status.HTTP_200_OK
-    return received.answer
+    return outcome.answer
 
 
 @router.get("/me/checkins")

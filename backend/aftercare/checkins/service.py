@@ -5,11 +5,15 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import bindparam, insert
+from sqlalchemy import select as select_columns
 from sqlmodel import Session, col, select
 
-from aftercare.accounts.models import Clinic
+from aftercare.accounts.models import AccessToken, Clinic
+from aftercare.accounts.security import token_digest
 from aftercare.audit.service import record
 from aftercare.checkins.models import CheckIn
 from aftercare.checkins.rules import Answers, Verdict, advice_for, evaluate, reason_message
@@ -17,17 +21,11 @@ from aftercare.checkins.schemas import CheckInAnswer, CheckInCreate, CheckInPubl
 from aftercare.flags.models import SEVERITY_RANK, Flag
 from aftercare.i18n import _, gettext_for
 from aftercare.patients.models import Patient
-from aftercare.patients.service import invalid_field
 from aftercare.plans.engine import local_date_of
 from aftercare.protocols.loader import Protocol
-from aftercare.writer import Writer
 
 # Phones' clocks drift: a check-in a few minutes "in the future" is still now.
 CLOCK_SKEW = timedelta(minutes=5)
-
-
-class CheckInConflict(Exception):
-    """The id was already used for a different check-in."""
 
 
 @dataclass(frozen=True)
@@ -36,7 +34,31 @@ class Received:
     answer: CheckInAnswer
 
 
-def answers_of(row: CheckIn | CheckInCreate) -> Answers:
+@dataclass(frozen=True)
+class Refused:
+    """Why a check-in was not taken; the route turns it into an HTTP answer."""
+
+    status: int
+    detail: str
+    field: str | None = None
+
+
+@dataclass(frozen=True)
+class Sender:
+    """The patient behind a device token, as much as a check-in needs."""
+
+    patient_id: uuid.UUID
+    clinic_id: uuid.UUID
+    protocol_id: str
+    timezone: str
+    language: str
+    surgery_at: datetime
+    created_at: datetime
+    clinic_phone: str | None
+    emergency_number: str
+
+
+def answers_of(row: Any) -> Answers:
     return Answers(
         pain=row.pain,
         temperature_c=row.temperature_c,
@@ -54,118 +76,159 @@ def body_digest(body: CheckInCreate) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def recovery_day_at(patient: Patient, moment: datetime) -> int:
-    zone = ZoneInfo(patient.timezone)
-    return (moment.astimezone(zone).date() - local_date_of(patient.surgery_at, zone)).days + 1
-
-
-def _previous(session: Session, patient_id: uuid.UUID, before: datetime) -> CheckIn | None:
-    return session.exec(
-        select(CheckIn)
-        .where(CheckIn.patient_id == patient_id, col(CheckIn.recorded_at) < before)
-        .order_by(col(CheckIn.recorded_at).desc())
-        .limit(1)
-    ).first()
+def recovery_day_at(timezone: str, surgery_at: datetime, moment: datetime) -> int:
+    zone = ZoneInfo(timezone)
+    return (moment.astimezone(zone).date() - local_date_of(surgery_at, zone)).days + 1
 
 
 def patient_advice(
-    verdict: Verdict, protocol: Protocol, clinic: Clinic, language: str
+    verdict: Verdict, protocol: Protocol, phone: str | None, emergency: str, language: str
 ) -> tuple[list[Reason], str]:
     rules = {rule.code: rule for rule in protocol.rules}
     reasons = [
-        Reason(
-            code=evidence.code, message=reason_message(rules.get(evidence.code), evidence, language)
-        )
-        for evidence in verdict.reasons
+        Reason(code=e.code, message=reason_message(rules.get(e.code), e, language))
+        for e in verdict.reasons
     ]
     # Until the clinic sets its number, red advice still says whom to call.
-    phone = clinic.phone or gettext_for(language).gettext(_("your clinic's usual number"))
-    advice = advice_for(
-        verdict, rules, protocol.reassurance, language, phone, clinic.emergency_number
-    )
+    phone = phone or gettext_for(language).gettext(_("your clinic's usual number"))
+    advice = advice_for(verdict, rules, protocol.reassurance, language, phone, emergency)
     return reasons, advice
 
 
+# The hot path reads and writes with SQLAlchemy Core: building ORM objects
+# cost more than the rest of a check-in together (see bench/checkins.py).
+_PATIENTS = Patient.__table__.c  # type: ignore[attr-defined]
+_CLINICS = Clinic.__table__.c  # type: ignore[attr-defined]
+_TOKENS = AccessToken.__table__.c  # type: ignore[attr-defined]
+_CHECKINS = CheckIn.__table__  # type: ignore[attr-defined]
+_FLAGS = Flag.__table__  # type: ignore[attr-defined]
+_SENDER = (
+    select_columns(
+        _PATIENTS.id, _PATIENTS.clinic_id, _PATIENTS.protocol_id, _PATIENTS.timezone,
+        _PATIENTS.language, _PATIENTS.surgery_at, _PATIENTS.created_at, _CLINICS.phone,
+        _CLINICS.emergency_number,
+    )
+    .join(AccessToken.__table__, _TOKENS.patient_id == _PATIENTS.id)  # type: ignore[attr-defined]
+    .join(Clinic.__table__, _CLINICS.id == _PATIENTS.clinic_id)  # type: ignore[attr-defined]
+)  # fmt: skip
+_ANSWERS = [
+    _CHECKINS.c[name]
+    for name in ("pain", "temperature_c", "bleeding", "discharge", "urination", "allergy",
+                 "nausea", "wants_contact")
+]  # fmt: skip
+# Statements built once, with bound parameters: each run is a cache hit.
+_SENDER_BY_TOKEN = _SENDER.where(
+    _TOKENS.token_hash == bindparam("token_hash"),
+    _TOKENS.revoked_at.is_(None),
+    _TOKENS.expires_at > bindparam("now"),
+)
+_EXISTING = select_columns(
+    _CHECKINS.c.patient_id, _CHECKINS.c.body_digest, _CHECKINS.c.severity, _CHECKINS.c.reasons,
+    _CHECKINS.c.advice,
+).where(_CHECKINS.c.id == bindparam("checkin_id"))  # fmt: skip
+_PREVIOUS = (
+    select_columns(*_ANSWERS)
+    .where(
+        _CHECKINS.c.patient_id == bindparam("patient_id"),
+        _CHECKINS.c.recorded_at < bindparam("before"),
+    )
+    .order_by(_CHECKINS.c.recorded_at.desc())
+    .limit(1)
+)
+_INSERT_CHECKIN = insert(_CHECKINS)
+_INSERT_FLAG = insert(_FLAGS)
+
+
+def sender_by_token(db: Session, token: str, now: datetime) -> Sender | None:
+    row = db.execute(_SENDER_BY_TOKEN, {"token_hash": token_digest(token), "now": now}).first()
+    return Sender(*row) if row else None
+
+
 def receive(
-    session: Session,
-    writer: Writer,
-    patient: Patient,
-    clinic: Clinic,
-    protocol: Protocol,
+    db: Session,
+    token: str | None,
     body: CheckInCreate,
+    protocols: dict[str, Protocol],
     now: datetime,
-) -> Received:
-    """Judge a check-in and store it with its flag, exactly once per id."""
+) -> Received | Refused:
+    """Judge a check-in and store it with its flag, exactly once per id.
+
+    One write job from the token to the answer: on SQLite it runs on the
+    writer thread, where check-ins arriving together are committed together.
+    """
+    sender = sender_by_token(db, token, now) if token else None
+    if sender is None:
+        return Refused(401, _("Not authenticated"))
+    protocol = protocols.get(sender.protocol_id)
+    if protocol is None:
+        return Refused(503, _("The clinic's procedure file is missing; please call the clinic."))
     if body.recorded_at > now + CLOCK_SKEW:
-        raise invalid_field("recorded_at", "is in the future", body.recorded_at.isoformat())
-    if body.recorded_at < patient.created_at - CLOCK_SKEW:
-        raise invalid_field("recorded_at", "is before enrolment", body.recorded_at.isoformat())
-    day = recovery_day_at(patient, body.recorded_at)
-    previous = _previous(session, patient.id, body.recorded_at)
+        return Refused(422, "is in the future", "recorded_at")
+    if body.recorded_at < sender.created_at - CLOCK_SKEW:
+        return Refused(422, "is before enrolment", "recorded_at")
+    digest = body_digest(body)
+    existing = db.execute(_EXISTING, {"checkin_id": body.id}).first()
+    if existing is not None:
+        if existing.patient_id != sender.patient_id or existing.body_digest != digest:
+            return Refused(409, _("This id was already used for a different check-in"))
+        answer = _answer(body.id, existing.severity, existing.reasons, existing.advice)
+        return Received(False, answer)
+
+    day = recovery_day_at(sender.timezone, sender.surgery_at, body.recorded_at)
+    previous = db.execute(
+        _PREVIOUS, {"patient_id": sender.patient_id, "before": body.recorded_at}
+    ).first()
     verdict = evaluate(
         protocol.rules, answers_of(body), day, answers_of(previous) if previous else None
     )
-    reasons, advice = patient_advice(verdict, protocol, clinic, patient.language)
-    answer = CheckInAnswer(id=body.id, severity=verdict.severity, reasons=reasons, advice=advice)
-    digest = body_digest(body)
-    patient_id, clinic_id = patient.id, clinic.id
-
-    def store(db: Session) -> Received | None:
-        existing = db.get(CheckIn, body.id)
-        if existing is not None:
-            if existing.patient_id != patient_id or existing.body_digest != digest:
-                return None
-            return Received(False, stored_answer(existing))
-        db.add(
-            CheckIn(
-                **body.model_dump(),
-                patient_id=patient_id,
-                received_at=now,
-                day=day,
+    reasons, advice = patient_advice(
+        verdict, protocol, sender.clinic_phone, sender.emergency_number, sender.language
+    )
+    stored_reasons = [reason.model_dump() for reason in reasons]
+    db.execute(
+        insert(_CHECKINS).values(
+            **body.model_dump(),
+            patient_id=sender.patient_id,
+            received_at=now,
+            day=day,
+            severity=verdict.severity,
+            reasons=stored_reasons,
+            advice=advice,
+            body_digest=digest,
+        )
+    )
+    if verdict.severity != "none":
+        db.execute(
+            insert(_FLAGS).values(
+                id=uuid.uuid4(),
+                clinic_id=sender.clinic_id,
+                patient_id=sender.patient_id,
+                checkin_id=body.id,
                 severity=verdict.severity,
-                reasons=[reason.model_dump() for reason in reasons],
-                advice=advice,
-                body_digest=digest,
+                severity_rank=SEVERITY_RANK[verdict.severity],
+                status="open",
+                reasons=[
+                    {
+                        "code": e.code,
+                        "severity": e.severity,
+                        "value": e.value,
+                        "previous": e.previous,
+                    }
+                    for e in verdict.reasons
+                ],
+                created_at=now,
             )
         )
-        db.flush()  # the check-in before the flag that points to it
-        if verdict.severity != "none":
-            db.add(
-                Flag(
-                    clinic_id=clinic_id,
-                    patient_id=patient_id,
-                    checkin_id=body.id,
-                    severity=verdict.severity,
-                    severity_rank=SEVERITY_RANK[verdict.severity],
-                    reasons=[
-                        {
-                            "code": e.code,
-                            "severity": e.severity,
-                            "value": e.value,
-                            "previous": e.previous,
-                        }
-                        for e in verdict.reasons
-                    ],
-                    created_at=now,
-                )
-            )
-        record(db, now, clinic_id, "patient", patient_id, "checkin.create", "checkin", body.id,
-               severity=verdict.severity)  # fmt: skip
-        db.flush()
-        return Received(True, answer)
-
-    received = writer.run(store)
-    if received is None:
-        raise CheckInConflict(str(body.id))
-    return received
+    record(db, now, sender.clinic_id, "patient", sender.patient_id, "checkin.create", "checkin",
+           body.id, severity=verdict.severity)  # fmt: skip
+    return Received(True, _answer(body.id, verdict.severity, stored_reasons, advice))
 
 
-def stored_answer(row: CheckIn) -> CheckInAnswer:
-    return CheckInAnswer(
-        id=row.id,
-        severity=row.severity,
-        reasons=[Reason.model_validate(reason) for reason in row.reasons],
-        advice=row.advice,
+def _answer(
+    checkin_id: uuid.UUID, severity: str, reasons: list[dict[str, Any]], advice: str
+) -> CheckInAnswer:
+    return CheckInAnswer.model_validate(
+        {"id": checkin_id, "severity": severity, "reasons": reasons, "advice": advice}
     )
 
 

@@ -16,7 +16,7 @@ from aftercare.flags.models import Flag
 from aftercare.flags.schemas import FlagPublic, FlagStatus
 from aftercare.patients.models import Patient
 from aftercare.protocols.loader import Protocol
-from aftercare.writer import Writer
+from aftercare.writer import Writer, write
 
 Action = Literal["acknowledge", "resolve"]
 
@@ -143,11 +143,10 @@ def change(
                **({"note": note} if note else {}))  # fmt: skip
         return "changed"
 
-    outcome = writer.run(apply)
+    outcome = write(session, writer, apply)
     if outcome == "missing":
         raise FlagNotFound(str(flag_id))
     if outcome == "resolved":
         raise FlagAlreadyResolved(str(flag_id))
-    session.expire_all()
     (flag,) = queue(session, clinic_id, protocols, language, flag_id=flag_id)
     return flag

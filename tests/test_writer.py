@@ -1,0 +1,76 @@
+"""The write path: on SQLite one writer thread commits waiting jobs together."""
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import event
+from sqlmodel import Session, func, select
+
+from aftercare.audit.models import AuditEvent
+from aftercare.writer import DirectWriter, GroupCommitWriter, make_writer
+
+
+def _add_event(action: str):
+    def job(session: Session) -> str:
+        session.add(AuditEvent(at=datetime.now(UTC), actor="system", action=action,
+                               subject="test", subject_id="1"))  # fmt: skip
+        session.flush()
+        return action
+
+    return job
+
+
+def _count(engine) -> int:
+    with Session(engine) as session:
+        return session.exec(select(func.count()).select_from(AuditEvent)).one()
+
+
+def test_the_writer_fits_the_database(engine):
+    writer = make_writer(engine)
+    expected = GroupCommitWriter if engine.dialect.name == "sqlite" else DirectWriter
+    assert isinstance(writer, expected)
+    writer.close()
+
+
+def test_jobs_waiting_together_are_committed_together(engine):
+    writer = GroupCommitWriter(engine)
+    commits = []
+    event.listen(engine, "commit", lambda conn: commits.append(1))
+    release = threading.Event()
+
+    def blocker(session: Session) -> str:
+        release.wait(10)
+        result: str = _add_event("first")(session)
+        return result
+
+    with ThreadPoolExecutor(12) as pool:
+        first = pool.submit(writer.run, blocker)
+        time.sleep(0.1)
+        rest = [pool.submit(writer.run, _add_event(f"job-{n}")) for n in range(10)]
+        time.sleep(0.2)
+        release.set()
+        assert first.result() == "first"
+        assert sorted(f.result() for f in rest) == sorted(f"job-{n}" for n in range(10))
+    writer.close()
+    assert _count(engine) == 11
+    assert len(commits) == 2, "one commit for the first job, one for the ten that waited"
+
+
+def test_a_failing_job_fails_alone(engine):
+    writer = make_writer(engine)
+
+    def broken(session: Session) -> None:
+        raise ValueError("broken job")
+
+    with ThreadPoolExecutor(8) as pool:
+        futures = [pool.submit(writer.run, _add_event(f"ok-{n}")) for n in range(6)]
+        failing = pool.submit(writer.run, broken)
+        futures += [pool.submit(writer.run, _add_event(f"ok-{n}")) for n in range(6, 12)]
+        with pytest.raises(ValueError, match="broken job"):
+            failing.result()
+        assert len({f.result() for f in futures}) == 12
+    writer.close()
+    assert _count(engine) == 12
