@@ -111,10 +111,12 @@ def test_every_rule_answers_with_its_code_and_severity_in_every_language(
         assert answer["advice"] != in_english["advice"], "advice is in the patient's language"
 
 
-def test_pain_rising_from_day_4_through_the_api(client, factory, nurse):
-    headers = enrol(factory, nurse, days_ago=3)  # Day 4
+@pytest.mark.parametrize("language", ["en", "fr", "ar", "tr"])
+def test_pain_rising_from_day_4_through_the_api(client, factory, nurse, language):
+    headers = enrol(factory, nurse, days_ago=3, language=language)  # Day 4
     client.post("/api/v1/me/checkins", headers=headers, json=body(pain=2, recorded_at=ago(days=1)))
     rising = client.post("/api/v1/me/checkins", json=body(pain=5), headers=headers).json()
+    assert rising["severity"] == "amber"
     assert [r["code"] for r in rising["reasons"]] == ["pain-rising"]
     assert "5" in rising["reasons"][0]["message"] and "2" in rising["reasons"][0]["message"]
 

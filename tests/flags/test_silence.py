@@ -72,13 +72,20 @@ def test_no_flag_once_check_ins_are_no_longer_daily(engine, sweep, patient):
     assert _flags(engine) == []
 
 
-def test_the_flag_reaches_the_queue(client, factory, engine, sweep, patient):
+@pytest.mark.parametrize("language", ["en", "fr", "ar", "tr"])
+def test_the_flag_reaches_the_queue_in_every_language(client, factory, sweep, patient, language):
     sweep(SURGERY + timedelta(hours=50))
     with time_machine.travel(SURGERY + timedelta(hours=50), tick=False):
         nurse = factory.nurse()
-        items = client.get("/api/v1/flags", headers=nurse.headers).json()["items"]
-    assert [item["reasons"][0]["code"] for item in items] == ["no-check-in"]
-    assert "48" in items[0]["reasons"][0]["message"]
+        headers = {**nurse.headers, "Accept-Language": language}
+        items = client.get("/api/v1/flags", headers=headers).json()["items"]
+    assert [(item["severity"], item["reasons"][0]["code"]) for item in items] == [
+        ("amber", "no-check-in")
+    ]
+    message = items[0]["reasons"][0]["message"]
+    assert "48" in message or "٤٨" in message
+    if language != "en":
+        assert "check-in" not in message.lower(), "worded in the nurse's language"
 
 
 def test_two_sweeps_at_once_raise_one_flag(engine, protocols, patient):
