@@ -8,6 +8,7 @@ from aftercare.checkins.models import CheckIn
 from aftercare.flags.models import Flag
 from aftercare.patients.models import EnrollmentCode, Patient
 from aftercare.plans.models import PlanItem
+from aftercare.reminders.models import PushSubscription, Reminder, ServerKey
 
 metadata = SQLModel.metadata
 
@@ -22,5 +23,8 @@ __all__ = [
     "Nurse",
     "Patient",
     "PlanItem",
+    "PushSubscription",
+    "Reminder",
+    "ServerKey",
     "metadata",
 ]

@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     dispatch_interval_s: float = Field(default=10, gt=0)
     # Where "Quick exit" takes the patient: a neutral, everyday site.
     quick_exit_url: str = "https://www.google.com/"
+    # A reminder later than this is skipped rather than sent in the night.
+    max_lateness_minutes: int = Field(default=180, gt=0)
+    # A claimed reminder is retried by another dispatcher after this lease.
+    dispatch_lease_s: int = Field(default=120, gt=0)
     # Demo mode allows the default secret key; never set it on a real server.
     demo: bool = False
     # Patient device sessions last the whole recovery; nurse tokens a working shift.

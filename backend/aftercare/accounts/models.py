@@ -19,6 +19,8 @@ class Clinic(SQLModel, table=True):
     timezone: str = Field(default="UTC", max_length=64)
     # The neutral name shown on patients' phones (home screen, notifications).
     app_name: str = Field(default="Care", max_length=40)
+    # Minutes a red flag may wait for acknowledgement before nurses are alerted.
+    ack_target_minutes: int = 15
     created_at: datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
 
 

@@ -40,3 +40,5 @@ class Flag(SQLModel, table=True):
     resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     resolved_by: uuid.UUID | None = Field(default=None, foreign_key="nurse.id")
     resolution_note: str | None = Field(default=None, max_length=2000)
+    # Alerts sent to the clinic's nurses while this red flag waited.
+    escalations: int = 0

@@ -1,3 +1,4 @@
+import secrets
 import uuid
 from datetime import datetime, time
 from typing import Any
@@ -20,6 +21,14 @@ class Patient(SQLModel, table=True):
     wake_time: time
     sleep_time: time
     email: str | None = Field(default=None, max_length=254)
+    # How the patient wants reminders: any of in-app, push, email, calendar.
+    channels: list[str] = Field(
+        default_factory=lambda: ["in-app"], sa_column=Column(JSON, nullable=False)
+    )
+    # The secret in the private calendar feed's URL.
+    calendar_token: str = Field(
+        default_factory=lambda: secrets.token_urlsafe(24), unique=True, index=True, max_length=64
+    )
     # Items the clinic prescribed at enrolment, kept to rebuild the plan.
     prescribed: list[dict[str, Any]] = Field(
         default_factory=list, sa_column=Column(JSON, nullable=False)
