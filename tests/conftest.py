@@ -6,8 +6,10 @@ Set AFTERCARE_TEST_DATABASE_URL to a PostgreSQL URL to run the suite there
 
 import os
 import shutil
+import threading
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,7 +25,10 @@ from aftercare.db import make_engine, normalise_url
 from aftercare.migrations.runner import upgrade
 from aftercare.models import metadata
 from aftercare.protocols.loader import Protocol, load_protocols
+from aftercare.reminders.channels import Delivery, Result
+from aftercare.reminders.dispatcher import Dispatcher, InAppChannel
 from aftercare.settings import SHIPPED_SCHEDULES_DIR, Settings
+from aftercare.writer import make_writer
 from tests.factories import Factory
 
 PG_URL = os.environ.get("AFTERCARE_TEST_DATABASE_URL", "")
@@ -128,3 +133,32 @@ def factory(engine: Engine, client: TestClient) -> Factory:
 @pytest.fixture
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass
+class CountingChannel:
+    """Records what it is asked to send; answers what the test tells it to."""
+
+    name: str = "push"
+    answers: list[str] = field(default_factory=list)
+    sent: list[Delivery] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def send(self, delivery: Delivery) -> Result:
+        with self.lock:
+            self.sent.append(delivery)
+            outcome = self.answers.pop(0) if self.answers else "sent"
+        return Result(outcome, None if outcome == "sent" else "test says so")  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def counting() -> CountingChannel:
+    return CountingChannel()
+
+
+@pytest.fixture
+def dispatcher(engine, settings, counting) -> Iterator[Dispatcher]:
+    writer = make_writer(engine)
+    channels = {"push": counting, "email": CountingChannel(name="email"), "in-app": InAppChannel()}
+    yield Dispatcher(engine, writer, channels, settings, name="test-dispatcher")
+    writer.close()

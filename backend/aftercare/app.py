@@ -4,8 +4,10 @@ import gc
 import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC
 from typing import Any
 
+from apscheduler.schedulers.background import BackgroundScheduler
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -24,7 +26,9 @@ from aftercare.patients.endpoints import nurse_router, patient_router
 from aftercare.patients.pages import router as patient_pages
 from aftercare.protocols.endpoints import router as protocols_router
 from aftercare.protocols.loader import load_protocols
-from aftercare.scheduler import make_scheduler
+from aftercare.reminders.endpoints import router as reminders_router
+from aftercare.reminders.runtime import load_vapid, make_dispatcher
+from aftercare.scheduler import add_jobs
 from aftercare.settings import FRONTEND_DIR, Settings, get_settings
 from aftercare.writer import make_writer
 
@@ -97,6 +101,7 @@ def create_app(
     engine = engine or make_engine(settings.database_url)
     protocols = load_protocols(settings.schedules_dir)
     writer = make_writer(engine)
+    vapid = load_vapid(engine)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -104,8 +109,10 @@ def create_app(
         # of the garbage collector's sweeps shortens the pauses requests feel.
         gc.collect()
         gc.freeze()
-        scheduler = make_scheduler(engine, writer, protocols) if run_jobs else None
+        scheduler = BackgroundScheduler(timezone=UTC) if run_jobs else None
         if scheduler is not None:
+            dispatcher = make_dispatcher(engine, writer, settings, vapid)
+            add_jobs(scheduler, engine, writer, protocols, dispatcher, settings)
             scheduler.start()
         yield
         if scheduler is not None:
@@ -124,6 +131,7 @@ def create_app(
     app.state.engine = engine
     app.state.protocols = protocols
     app.state.writer = writer
+    app.state.vapid = vapid
 
     app.add_exception_handler(RequestValidationError, invalid_request)
 
@@ -136,6 +144,7 @@ def create_app(
     app.include_router(patient_router)
     app.include_router(checkins_router)
     app.include_router(flags_router)
+    app.include_router(reminders_router)
     app.include_router(patient_pages)
     app.mount("/static", StaticFiles(directory=FRONTEND_DIR / "static"), name="static")
     return app

@@ -88,6 +88,37 @@ def serve(
     uvicorn.run(create_app(settings, run_jobs=True), host=host, port=port, proxy_headers=True)
 
 
+@app.command()
+def worker() -> None:
+    """Run the reminder dispatcher and the background jobs alone (no web server)."""
+    import signal
+    from datetime import UTC
+
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    from aftercare.db import make_engine
+    from aftercare.reminders.runtime import load_vapid, make_dispatcher
+    from aftercare.scheduler import add_jobs
+    from aftercare.writer import make_writer
+
+    settings = load_settings()
+    protocols = load_protocols_or_exit(settings)
+    upgrade_database(settings)
+    engine = make_engine(settings.database_url)
+    writer = make_writer(engine)
+    dispatcher = make_dispatcher(engine, writer, settings, load_vapid(engine))
+    scheduler = BlockingScheduler(timezone=UTC)
+    add_jobs(scheduler, engine, writer, protocols, dispatcher, settings)
+    signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=False))
+    typer.echo(f"Dispatching every {settings.dispatch_interval_s:g} s as {dispatcher.name}.")
+    try:
+        scheduler.start()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        writer.close()
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply the database migrations."""

@@ -1,25 +1,44 @@
-"""Background jobs (APScheduler 3): inside `serve` by default; each domain brings its own."""
+"""Background jobs (APScheduler 3): inside `serve` by default, alone in `aftercare worker`.
 
+Each domain brings its own job; several processes may run them at once.
+"""
+
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
-from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
 from sqlalchemy import Engine
 
-from aftercare.flags.tasks import SWEEP_EVERY, raise_silence_flags
+from aftercare.flags.tasks import SWEEP_EVERY, escalate_red_flags, raise_silence_flags
 from aftercare.protocols.loader import Protocol
+from aftercare.reminders.dispatcher import Dispatcher
+from aftercare.settings import Settings
 from aftercare.writer import Writer
 
 
-def make_scheduler(
-    engine: Engine, writer: Writer, protocols: dict[str, Protocol]
-) -> BackgroundScheduler:
-    scheduler = BackgroundScheduler(timezone=UTC)
-    scheduler.add_job(
-        lambda: raise_silence_flags(engine, writer, protocols, datetime.now(UTC)),
-        "interval",
-        seconds=SWEEP_EVERY.total_seconds(),
-        id="silence-flags",
-        max_instances=1,
-        coalesce=True,
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def add_jobs(
+    scheduler: BaseScheduler,
+    engine: Engine,
+    writer: Writer,
+    protocols: dict[str, Protocol],
+    dispatcher: Dispatcher,
+    settings: Settings,
+) -> None:
+    def every(seconds: float, name: str, job: Callable[[], Any]) -> None:
+        scheduler.add_job(
+            job, "interval", seconds=seconds, id=name, max_instances=1, coalesce=True,
+            next_run_time=_now(),
+        )  # fmt: skip
+
+    every(settings.dispatch_interval_s, "dispatch-reminders", lambda: dispatcher.sweep(_now()))
+    every(60, "escalate-red-flags", lambda: escalate_red_flags(engine, writer, _now()))
+    every(
+        SWEEP_EVERY.total_seconds(),
+        "silence-flags",
+        lambda: raise_silence_flags(engine, writer, protocols, _now()),
     )
-    return scheduler

@@ -4,15 +4,17 @@ import logging
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, func
+from sqlalchemy import Engine, func, update
 from sqlalchemy import select as select_columns
 from sqlmodel import Session, col, select
 
+from aftercare.accounts.models import Clinic, Nurse
 from aftercare.audit.service import record
 from aftercare.checkins.models import CheckIn
 from aftercare.flags.models import SEVERITY_RANK, Flag
 from aftercare.patients.models import Patient
 from aftercare.protocols.loader import Protocol
+from aftercare.reminders.models import PushSubscription, Reminder
 from aftercare.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -93,3 +95,91 @@ def raise_silence_flags(
     if raised:
         log.info("raised %d silence flag(s)", raised)
     return raised
+
+
+def escalate_red_flags(engine: Engine, writer: Writer, now: datetime) -> int:
+    """Alert the clinic's nurses about red flags nobody has acknowledged in time.
+
+    One alert when a red flag has waited the clinic's target (15 minutes by
+    default), a second at twice the target; never more. The alerts go through
+    the outbox like any reminder, by e-mail and by push where a nurse subscribed.
+    """
+    with Session(engine) as session:
+        waiting = session.execute(
+            select_columns(
+                col(Flag.id),
+                col(Flag.clinic_id),
+                col(Flag.created_at),
+                col(Flag.escalations),
+                col(Clinic.ack_target_minutes),
+            )
+            .join(Clinic, col(Clinic.id) == Flag.clinic_id)
+            .where(
+                col(Flag.status) == "open", col(Flag.severity) == "red", col(Flag.escalations) < 2
+            )
+        ).all()
+    due: list[tuple[uuid.UUID, uuid.UUID, int, int]] = []
+    for flag_id, clinic_id, created_at, sent, target in waiting:
+        waited = now - created_at
+        level = (
+            2
+            if waited >= 2 * timedelta(minutes=target)
+            else 1
+            if waited >= timedelta(minutes=target)
+            else 0
+        )
+        if level > sent:
+            due.append((flag_id, clinic_id, sent, level))
+    if not due:
+        return 0
+
+    def store(db: Session) -> int:
+        alerts = 0
+        for flag_id, clinic_id, sent, level in due:
+            moved = db.execute(
+                update(Flag)
+                .where(
+                    col(Flag.id) == flag_id,
+                    col(Flag.escalations) == sent,
+                    col(Flag.status) == "open",
+                )
+                .values(escalations=level)
+            )
+            if moved.rowcount != 1:  # type: ignore[attr-defined]
+                continue  # acknowledged meanwhile, or another worker was first
+            nurses = (
+                db.execute(
+                    select_columns(col(Nurse.id)).where(
+                        col(Nurse.clinic_id) == clinic_id, col(Nurse.is_active).is_(True)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            subscribed = set(
+                db.execute(
+                    select_columns(col(PushSubscription.nurse_id)).where(
+                        col(PushSubscription.nurse_id).in_(nurses),
+                        col(PushSubscription.retired_at).is_(None),
+                    )
+                ).scalars()
+            )
+            for nurse_id in nurses:
+                for channel in ("email", "push") if nurse_id in subscribed else ("email",):
+                    db.add(
+                        Reminder(
+                            nurse_id=nurse_id,
+                            purpose="escalation",
+                            flag_id=flag_id,
+                            item_key=f"escalation-{level}",
+                            channel=channel,
+                            due_at=now,
+                            created_at=now,
+                        )
+                    )
+            record(db, now, clinic_id, "system", None, f"flag.escalation-{level}", "flag", flag_id)
+            alerts += 1
+        db.flush()
+        return alerts
+
+    return writer.run(store)

@@ -18,6 +18,7 @@ from aftercare.plans.models import PlanItem
 from aftercare.plans.schemas import PlanDayPublic, PlanItemPublic, PlanPublic, PrescribedCreate
 from aftercare.protocols.loader import Protocol
 from aftercare.protocols.schema import parse_times
+from aftercare.reminders.outbox import rebuild as rebuild_reminders
 
 
 def prescribed_items(patient: Patient) -> list[PrescribedItem]:
@@ -84,6 +85,8 @@ def freeze_plan(session: Session, patient: Patient, protocol: Protocol, now: dat
     patient.protocol_digest = protocol.digest
     patient.plan_built_at = now
     session.add(patient)
+    session.flush()
+    rebuild_reminders(session, patient, now)
 
 
 def plan_of(session: Session, patient: Patient, only_day: int | None = None) -> PlanPublic:

@@ -25,8 +25,11 @@ class Reminder(SQLModel, table=True):
             sqlite_where=text("status = 'pending'"),
         ),
         Index("ix_reminder_patient", "patient_id", "status"),
-        # A plan item reminds once per channel, however often the plan is rebuilt.
-        UniqueConstraint("patient_id", "item_key", "channel", name="uq_reminder_item_channel"),
+        # A plan item reminds once per channel and moment, however often the
+        # plan is rebuilt; a moved surgery gives its items new moments.
+        UniqueConstraint(
+            "patient_id", "item_key", "channel", "due_at", name="uq_reminder_item_channel"
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)

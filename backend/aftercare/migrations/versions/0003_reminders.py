@@ -73,7 +73,9 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["nurse_id"], ["nurse.id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["patient_id"], ["patient.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("patient_id", "item_key", "channel", name="uq_reminder_item_channel"),
+        sa.UniqueConstraint(
+            "patient_id", "item_key", "channel", "due_at", name="uq_reminder_item_channel"
+        ),
     )
     with op.batch_alter_table("reminder", schema=None) as batch_op:
         batch_op.create_index("ix_reminder_patient", ["patient_id", "status"], unique=False)

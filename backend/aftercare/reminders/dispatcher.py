@@ -1,0 +1,340 @@
+"""The dispatcher: claim due reminders in batches, check them again, send, mark.
+
+Any number of dispatchers may run at once, on any number of machines. A
+claim sets `claimed_until` (a lease) in the same statement that picks the
+rows, with `FOR UPDATE SKIP LOCKED` on PostgreSQL (on SQLite the single
+writer thread makes claims one at a time), so no row is claimed twice while
+its lease runs. A dispatcher that dies after claiming leaves its rows
+pending; they are claimed again when the lease runs out. A row is sent at
+most once per claim, and the mark after sending is conditional on the
+claim still being ours.
+"""
+
+import logging
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ARRAY, Engine, any_, cast, literal, or_, select, tuple_, update
+from sqlmodel import Session, col
+
+from aftercare.accounts.models import Clinic, Nurse
+from aftercare.checkins.models import CheckIn
+from aftercare.patients.models import Patient
+from aftercare.reminders import metrics
+from aftercare.reminders.channels import Channel, Delivery, PushTarget, Result
+from aftercare.reminders.models import PushSubscription, Reminder
+from aftercare.reminders.texts import nurse_alert, patient_message
+from aftercare.settings import Settings
+from aftercare.writer import Writer
+
+log = logging.getLogger(__name__)
+BATCH = 500
+MAX_ATTEMPTS = 6
+
+
+def backoff(attempts: int) -> timedelta:
+    """1, 2, 4, 8, 16 minutes between tries."""
+    return timedelta(minutes=2 ** max(0, attempts - 1))
+
+
+@dataclass
+class SweepCounts:
+    sent: int = 0
+    skipped: int = 0
+    retried: int = 0
+    failed: int = 0
+    by_outcome: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def add(self, channel: str, outcome: str) -> None:
+        key = (channel, outcome)
+        self.by_outcome[key] = self.by_outcome.get(key, 0) + 1
+        if outcome == "sent":
+            self.sent += 1
+        elif outcome == "skipped":
+            self.skipped += 1
+        elif outcome == "retry":
+            self.retried += 1
+        else:
+            self.failed += 1
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    patient_id: uuid.UUID | None
+    nurse_id: uuid.UUID | None
+    purpose: str
+    item_key: str | None
+    item_kind: str | None
+    item_day: int | None
+    channel: str
+    due_at: datetime
+    plan_built_at: datetime | None
+    attempts: int
+
+
+_R = Reminder.__table__.c  # type: ignore[attr-defined]
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        engine: Engine,
+        writer: Writer,
+        channels: Mapping[str, Channel],
+        settings: Settings,
+        name: str | None = None,
+    ) -> None:
+        self.engine = engine
+        self.writer = writer
+        self.channels = channels
+        self.settings = settings
+        self.name = name or f"dispatcher-{uuid.uuid4().hex[:8]}"
+        self.lease = timedelta(seconds=settings.dispatch_lease_s)
+        self.max_lateness = timedelta(minutes=settings.max_lateness_minutes)
+
+    def sweep(self, now: datetime, batch: int = BATCH) -> SweepCounts:
+        """Send everything due now, batch after batch, until nothing due is left unclaimed."""
+        counts = SweepCounts()
+        while True:
+            claimed = self.writer.run(lambda db: self._claim(db, now, batch))
+            if not claimed:
+                break
+            self._handle(claimed, now, counts)
+            if len(claimed) < batch:
+                break
+        for (channel, outcome), number in counts.by_outcome.items():
+            metrics.REMINDERS.labels(channel=channel, outcome=outcome).inc(number)
+        return counts
+
+    def _claim(self, db: Session, now: datetime, batch: int) -> list[Claimed]:
+        due = (
+            select(_R.id)
+            .where(
+                _R.status == "pending",
+                _R.due_at <= now,
+                or_(_R.claimed_until.is_(None), _R.claimed_until <= now),
+            )
+            .order_by(_R.due_at)
+            .limit(batch)
+        )
+        if self.engine.dialect.name == "postgresql":
+            due = due.with_for_update(skip_locked=True)
+        rows = db.execute(
+            update(Reminder.__table__)  # type: ignore[attr-defined]
+            .where(_R.id.in_(due.scalar_subquery()))
+            .values(claimed_until=now + self.lease, claimed_by=self.name)
+            .returning(
+                _R.id,
+                _R.patient_id,
+                _R.nurse_id,
+                _R.purpose,
+                _R.item_key,
+                _R.item_kind,
+                _R.item_day,
+                _R.channel,
+                _R.due_at,
+                _R.plan_built_at,
+                _R.attempts,
+            )
+        ).all()
+        return [Claimed(*row) for row in rows]
+
+    def _handle(self, claimed: Sequence[Claimed], now: datetime, counts: SweepCounts) -> None:
+        context = _Context.load(self.engine, claimed)
+        marks: list[tuple[Claimed, str, str | None]] = []
+        retired: set[int] = set()
+        for row in claimed:
+            reason = context.skip_reason(row, now, self.max_lateness)
+            if reason is not None:
+                marks.append((row, "skipped", reason))
+                counts.add(row.channel, "skipped")
+                continue
+            result = self._send(row, context)
+            retired.update(result.retired)
+            outcome = result.outcome
+            if outcome == "retry" and row.attempts + 1 >= MAX_ATTEMPTS:
+                outcome = "failed"
+            marks.append((row, outcome, result.error))
+            counts.add(row.channel, outcome)
+        self.writer.run(lambda db: self._mark(db, marks, retired, now))
+
+    def _send(self, row: Claimed, context: "_Context") -> Result:
+        channel = self.channels.get(row.channel)
+        if channel is None:
+            return Result("failed", f"no {row.channel} channel configured")
+        try:
+            return channel.send(context.delivery(row, self.settings.base_url))
+        except Exception as exc:
+            log.exception("channel %s failed", row.channel)
+            return Result("retry", type(exc).__name__)
+
+    def _mark(
+        self,
+        db: Session,
+        marks: Sequence[tuple[Claimed, str, str | None]],
+        retired: set[int],
+        now: datetime,
+    ) -> None:
+        """Record the outcomes, a few statements a batch; only rows still claimed by us."""
+        groups: dict[tuple[str, int, str | None], list[int]] = {}
+        for row, outcome, error in marks:
+            attempts = row.attempts if outcome == "retry" else 0
+            groups.setdefault((outcome, attempts, (error or "")[:500] or None), []).append(row.id)
+        table = Reminder.__table__  # type: ignore[attr-defined]
+        for (outcome, attempts, error), ids in groups.items():
+            values: dict[str, object]
+            if outcome == "sent":
+                values = {"status": "sent", "sent_at": now, "claimed_until": None}
+            elif outcome == "retry":
+                # Pending again, but not claimable before the back-off has passed.
+                values = {
+                    "attempts": attempts + 1,
+                    "claimed_until": now + backoff(attempts + 1),
+                    "claimed_by": None,
+                    "last_error": error,
+                }
+            else:
+                values = {"status": outcome, "claimed_until": None, "last_error": error}
+            db.execute(
+                update(table)
+                .where(_any(_R.id, ids, self.engine), _R.claimed_by == self.name)
+                .values(**values)
+            )
+        if retired:
+            subscriptions = PushSubscription.__table__  # type: ignore[attr-defined]
+            db.execute(
+                update(subscriptions).where(subscriptions.c.id.in_(retired)).values(retired_at=now)
+            )
+
+
+@dataclass
+class _Context:
+    """What the re-checks and messages need, loaded for a whole batch in a few queries."""
+
+    patients: dict[uuid.UUID, tuple[list[str], str | None, str, datetime, str]]
+    nurses: dict[uuid.UUID, str]
+    checked_in: set[tuple[uuid.UUID, int]]
+    push: dict[tuple[str, uuid.UUID], list[PushTarget]]
+
+    @classmethod
+    def load(cls, engine: Engine, claimed: Sequence[Claimed]) -> "_Context":
+        patient_ids = {row.patient_id for row in claimed if row.patient_id}
+        nurse_ids = {row.nurse_id for row in claimed if row.nurse_id}
+        checkin_days = {
+            (row.patient_id, row.item_day)
+            for row in claimed
+            if row.item_kind == "check-in" and row.patient_id and row.item_day is not None
+        }
+        with Session(engine) as session:
+            patients = {
+                pid: (channels, email, language, built, app_name)
+                for pid, channels, email, language, built, app_name in session.execute(
+                    select(
+                        col(Patient.id),
+                        col(Patient.channels),
+                        col(Patient.email),
+                        col(Patient.language),
+                        col(Patient.plan_built_at),
+                        col(Clinic.app_name),
+                    )
+                    .join(Clinic, col(Clinic.id) == Patient.clinic_id)
+                    .where(_any(col(Patient.id), list(patient_ids), engine))
+                ).all()
+            }
+            nurses = dict(
+                session.execute(
+                    select(col(Nurse.id), col(Nurse.email)).where(
+                        _any(col(Nurse.id), list(nurse_ids), engine),
+                        col(Nurse.is_active).is_(True),
+                    )
+                ).all()
+            )
+            checked_in: set[tuple[uuid.UUID, int]] = set()
+            for chunk in _chunks(sorted(checkin_days, key=str), 400):
+                checked_in.update(
+                    session.execute(
+                        select(col(CheckIn.patient_id), col(CheckIn.day)).where(
+                            tuple_(col(CheckIn.patient_id), col(CheckIn.day)).in_(chunk)
+                        )
+                    ).all()
+                )
+            push: dict[tuple[str, uuid.UUID], list[PushTarget]] = {}
+            if any(row.channel == "push" for row in claimed):
+                subscriptions = session.execute(
+                    select(
+                        col(PushSubscription.id), col(PushSubscription.patient_id),
+                        col(PushSubscription.nurse_id), col(PushSubscription.endpoint),
+                        col(PushSubscription.p256dh), col(PushSubscription.auth),
+                    ).where(
+                        col(PushSubscription.retired_at).is_(None),
+                        or_(
+                            col(PushSubscription.patient_id).in_(patient_ids),
+                            col(PushSubscription.nurse_id).in_(nurse_ids),
+                        ),
+                    )
+                ).all()  # fmt: skip
+                for sid, pid, nid, endpoint, p256dh, auth in subscriptions:
+                    owner = ("patient", pid) if pid else ("nurse", nid)
+                    push.setdefault(owner, []).append(PushTarget(sid, endpoint, p256dh, auth))
+        return cls(patients, nurses, checked_in, push)
+
+    def skip_reason(self, row: Claimed, now: datetime, max_lateness: timedelta) -> str | None:
+        if now - row.due_at > max_lateness:
+            return "late"  # hours late is the middle of the night: better not at all
+        if row.nurse_id is not None:
+            return None if row.nurse_id in self.nurses else "nurse gone"
+        patient = self.patients.get(row.patient_id) if row.patient_id else None
+        if patient is None:
+            return "patient gone"
+        channels, _email, _, built, _ = patient
+        if row.channel not in channels:
+            return "channel turned off"
+        if row.purpose == "plan-item":
+            if row.plan_built_at != built:
+                return "plan changed"
+            if row.item_kind == "check-in" and (row.patient_id, row.item_day) in self.checked_in:
+                return "already checked in"
+        return None
+
+    def delivery(self, row: Claimed, base_url: str) -> Delivery:
+        tag = f"r{row.id}"
+        if row.nurse_id is not None:
+            return Delivery(
+                reminder_id=row.id,
+                message=nurse_alert(base_url, tag),
+                email=self.nurses[row.nurse_id],
+                push=self.push.get(("nurse", row.nurse_id), []),
+            )
+        assert row.patient_id is not None
+        _, email, language, _, app_name = self.patients[row.patient_id]
+        return Delivery(
+            reminder_id=row.id,
+            message=patient_message(row.purpose, row.item_kind, language, app_name, base_url, tag),
+            email=email,
+            push=self.push.get(("patient", row.patient_id), []),
+        )
+
+
+def _any(column: Any, values: Sequence[Any], engine: Engine) -> Any:
+    """`column IN (...)`; on PostgreSQL one array parameter instead of one per value,
+    which spares the server parsing a statement of a thousand parameters."""
+    if engine.dialect.name == "postgresql":
+        return column == any_(cast(literal(list(values)), ARRAY(column.type)))
+    return column.in_(values)
+
+
+def _chunks(values: list[tuple[uuid.UUID | None, int | None]], size: int) -> list[list[object]]:
+    return [list(values[start : start + size]) for start in range(0, len(values), size)]
+
+
+class InAppChannel:
+    """In-app reminders need no sending: a sent row is what the app lists as unseen."""
+
+    name = "in-app"
+
+    def send(self, delivery: Delivery) -> Result:
+        return Result("sent")

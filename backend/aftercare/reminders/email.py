@@ -1,0 +1,157 @@
+"""The e-mail channel: one plain-text message per reminder, through an SMTP relay."""
+
+import logging
+import smtplib
+import ssl
+import uuid
+from contextlib import closing, suppress
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formatdate, parseaddr
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from aftercare.reminders.channels import Delivery, Result
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SmtpServer:
+    """Where and how to connect, parsed from `AFTERCARE_SMTP_URL`."""
+
+    host: str
+    port: int
+    implicit_tls: bool
+    starttls: bool
+    user: str | None
+    password: str | None
+
+
+def parse_smtp_url(url: str) -> SmtpServer:
+    """Read `smtp://[user:password@]host[:port][?starttls=no]` or `smtps://…`.
+
+    Raises ValueError naming what is wrong.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("smtp", "smtps"):
+        raise ValueError(f"SMTP URL must start with smtp:// or smtps://, got {parts.scheme!r}")
+    if not parts.hostname:
+        raise ValueError("SMTP URL has no host (expected smtp://host[:port])")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError("SMTP URL has an invalid port") from None
+    if parts.path not in ("", "/") or parts.fragment:
+        raise ValueError("SMTP URL must not have a path or a fragment")
+    options = parse_qs(parts.query, keep_blank_values=True)
+    unknown = sorted(set(options) - {"starttls"})
+    if unknown:
+        raise ValueError(f"SMTP URL has unknown options: {', '.join(unknown)}")
+    starttls = options.get("starttls", ["auto"])
+    if starttls not in (["auto"], ["no"]):
+        raise ValueError("SMTP URL option starttls must be 'no' (or 'auto', the default)")
+    implicit_tls = parts.scheme == "smtps"
+    if implicit_tls and "starttls" in options:
+        raise ValueError("SMTP URL option starttls applies to smtp:// only")
+    return SmtpServer(
+        host=parts.hostname,
+        port=port or (465 if implicit_tls else 25),
+        implicit_tls=implicit_tls,
+        starttls=not implicit_tls and starttls == ["auto"],
+        user=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password is not None else None,
+    )
+
+
+class EmailChannel:
+    """Sends a Delivery's neutral Message to `delivery.email`.
+
+    `smtp://` connects in plain text and upgrades with STARTTLS when the server
+    offers it (unless `?starttls=no`); `smtps://` uses TLS from the start.
+    Certificates are verified against the system's trust store.
+    """
+
+    name = "email"
+
+    def __init__(self, smtp_url: str, mail_from: str, timeout: float = 10) -> None:
+        self.server = parse_smtp_url(smtp_url)
+        self.mail_from = mail_from
+        self.timeout = timeout
+        self.sender = parseaddr(mail_from)[1]
+        local, _, domain = self.sender.rpartition("@")
+        if not local or not domain:
+            raise ValueError(f"mail_from must be an e-mail address, got {mail_from!r}")
+        # The Message-ID names the sender's domain, not this server's hostname.
+        self.message_id_domain = domain
+
+    def send(self, delivery: Delivery) -> Result:
+        """Hand the message to the relay: "sent", "retry" (try later) or "failed"."""
+        if not delivery.email:
+            return Result("failed", error="no e-mail address")
+        try:
+            message = self._compose(delivery, delivery.email)
+        except ValueError:
+            # A line break in an address or title: no later try can succeed.
+            return Result("failed", error="cannot build the message (invalid address or title)")
+        result = self._submit(message, delivery.email)
+        if result.error:
+            # The server's reply may echo the address; keep it out of logs and the database.
+            result = Result(result.outcome, error=result.error.replace(delivery.email, "<to>"))
+            log.warning("e-mail for reminder %s: %s", delivery.reminder_id, result.error)
+        return result
+
+    def _compose(self, delivery: Delivery, to: str) -> EmailMessage:
+        message = EmailMessage()
+        message["From"] = self.mail_from
+        message["To"] = to
+        message["Subject"] = delivery.message.title
+        message["Date"] = formatdate(usegmt=True)
+        message["Message-ID"] = f"<{uuid.uuid4().hex}@{self.message_id_domain}>"
+        # RFC 3834: tells auto-responders (vacation replies) not to answer.
+        message["Auto-Submitted"] = "auto-generated"
+        message.set_content(f"{delivery.message.body}\n\n{delivery.message.url}\n")
+        return message
+
+    def _submit(self, message: EmailMessage, to: str) -> Result:
+        server = self.server
+        tls = ssl.create_default_context()
+        try:
+            smtp: smtplib.SMTP
+            if server.implicit_tls:
+                smtp = smtplib.SMTP_SSL(server.host, server.port, timeout=self.timeout, context=tls)
+            else:
+                smtp = smtplib.SMTP(server.host, server.port, timeout=self.timeout)
+            with closing(smtp):
+                smtp.ehlo()
+                if server.starttls and smtp.has_extn("starttls"):
+                    smtp.starttls(context=tls)
+                    smtp.ehlo()
+                if server.user is not None:
+                    smtp.login(server.user, server.password or "")
+                smtp.send_message(message, from_addr=self.sender, to_addrs=[to])
+                # Accepted: a failed QUIT must not turn "sent" into a retry (a duplicate).
+                with suppress(smtplib.SMTPException, OSError):
+                    smtp.quit()
+        except smtplib.SMTPRecipientsRefused as exc:
+            code, reply = next(iter(exc.recipients.values()))
+            return _by_code(code, f"recipient refused: {code} {_text(reply)}")
+        except smtplib.SMTPResponseException as exc:
+            error = f"{type(exc).__name__}: {exc.smtp_code} {_text(exc.smtp_error)}"
+            return _by_code(exc.smtp_code, error)
+        except smtplib.SMTPServerDisconnected as exc:
+            return Result("retry", error=f"server disconnected: {exc}")
+        except smtplib.SMTPException as exc:
+            # E.g. the server lacks AUTH or SMTPUTF8: waiting will not change that.
+            return Result("failed", error=f"{type(exc).__name__}: {exc}")
+        except OSError as exc:
+            # Refused, unreachable, timed out, TLS handshake: the relay may be back later.
+            return Result("retry", error=f"{type(exc).__name__}: {exc}")
+        return Result("sent")
+
+
+def _by_code(code: int, error: str) -> Result:
+    return Result("failed" if 500 <= code < 600 else "retry", error=error)
+
+
+def _text(reply: bytes | str) -> str:
+    return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply

@@ -1,0 +1,84 @@
+"""Turning a patient's frozen plan into outbox rows, and rebuilding them when it changes."""
+
+from datetime import datetime
+
+from sqlalchemy import delete, insert, select
+from sqlmodel import Session, col
+
+from aftercare.patients.models import Patient
+from aftercare.plans.models import PlanItem
+from aftercare.reminders.models import Reminder
+
+# Channels that send (the calendar feed is fetched by the phone instead).
+SENDING_CHANNELS = ("in-app", "push", "email")
+
+
+def sending_channels(patient: Patient) -> list[str]:
+    chosen = [channel for channel in SENDING_CHANNELS if channel in patient.channels]
+    return [channel for channel in chosen if channel != "email" or patient.email]
+
+
+def rebuild(session: Session, patient: Patient, now: datetime) -> int:
+    """Replace the patient's waiting plan reminders with rows from the plan as it is now.
+
+    Called in the transaction that changed the plan, the channels or the
+    e-mail address, so the outbox never disagrees with them.
+    """
+    session.execute(
+        delete(Reminder).where(
+            col(Reminder.patient_id) == patient.id,
+            col(Reminder.purpose) == "plan-item",
+            col(Reminder.status) == "pending",
+        )
+    )
+    items = session.execute(
+        select(
+            col(PlanItem.key), col(PlanItem.kind), col(PlanItem.day), col(PlanItem.due_at)
+        ).where(
+            col(PlanItem.patient_id) == patient.id,
+            col(PlanItem.reminder).is_(True),
+            col(PlanItem.due_at) > now,
+        )
+    ).all()
+    rows = [
+        {
+            "patient_id": patient.id,
+            "purpose": "plan-item",
+            "item_key": key,
+            "item_kind": kind,
+            "item_day": day,
+            "channel": channel,
+            "due_at": due_at,
+            "plan_built_at": patient.plan_built_at,
+            "status": "pending",
+            "attempts": 0,
+            "created_at": now,
+        }
+        for key, kind, day, due_at in items
+        for channel in sending_channels(patient)
+    ]
+    if rows:
+        session.execute(insert(Reminder), rows)
+    return len(rows)
+
+
+def queue_now(
+    session: Session, patient: Patient, purpose: str, now: datetime, tag: str | None = None
+) -> int:
+    """Rows due at once through each of the patient's channels (a test, a new message)."""
+    rows = [
+        {
+            "patient_id": patient.id,
+            "purpose": purpose,
+            "item_key": tag,
+            "channel": channel,
+            "due_at": now,
+            "status": "pending",
+            "attempts": 0,
+            "created_at": now,
+        }
+        for channel in sending_channels(patient)
+    ]
+    if rows:
+        session.execute(insert(Reminder), rows)
+    return len(rows)

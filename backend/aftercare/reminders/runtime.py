@@ -1,0 +1,39 @@
+"""Assembling the dispatcher with the channels this server is configured for."""
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from aftercare.reminders.channels import Channel
+from aftercare.reminders.dispatcher import Dispatcher, InAppChannel
+from aftercare.reminders.email import EmailChannel
+from aftercare.reminders.push import VapidKeys, WebPushChannel, vapid_keys
+from aftercare.settings import Settings
+from aftercare.writer import Writer
+
+
+def load_vapid(engine: Engine) -> VapidKeys:
+    """The VAPID key pair, made and kept in the database on first start."""
+    with Session(engine) as session:
+        return vapid_keys(session)
+
+
+def make_channels(settings: Settings, vapid: VapidKeys) -> dict[str, Channel]:
+    channels: dict[str, Channel] = {
+        "in-app": InAppChannel(),
+        # A phone offline for hours must not get the reminder in the night:
+        # the push service drops it once it is as late as the dispatcher allows.
+        "push": WebPushChannel(
+            vapid.private_pem,
+            subject=f"mailto:{settings.mail_from}",
+            ttl_s=settings.max_lateness_minutes * 60,
+        ),
+    }
+    if settings.smtp_url:
+        channels["email"] = EmailChannel(settings.smtp_url, settings.mail_from)
+    return channels
+
+
+def make_dispatcher(
+    engine: Engine, writer: Writer, settings: Settings, vapid: VapidKeys
+) -> Dispatcher:
+    return Dispatcher(engine, writer, make_channels(settings, vapid), settings)

@@ -1,0 +1,61 @@
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, EmailStr, Field, HttpUrl
+
+from aftercare.patients.schemas import Language
+
+ChannelName = Literal["in-app", "push", "email", "calendar"]
+
+
+class MeUpdate(BaseModel):
+    """What a patient may change about themselves (api.md: PATCH /api/v1/me)."""
+
+    email: EmailStr | None = None
+    channels: Annotated[list[ChannelName], Field(max_length=4)] | None = None
+    language: Language | None = None
+
+
+class MePublic(BaseModel):
+    email: str | None
+    channels: list[str]
+    language: str
+
+
+class PushKeys(BaseModel):
+    p256dh: Annotated[str, Field(min_length=20, max_length=200, pattern=r"^[A-Za-z0-9_\-=]+$")]
+    auth: Annotated[str, Field(min_length=8, max_length=100, pattern=r"^[A-Za-z0-9_\-=]+$")]
+
+
+class PushSubscriptionCreate(BaseModel):
+    """A W3C PushSubscription, as `JSON.stringify(subscription)` gives it."""
+
+    endpoint: HttpUrl
+    keys: PushKeys
+    expirationTime: float | None = None
+
+
+class PushKeyPublic(BaseModel):
+    public_key: str
+
+
+class CalendarPublic(BaseModel):
+    url: str
+
+
+class InAppReminder(BaseModel):
+    id: int
+    title: str
+    item_id: str | None
+    due_at: datetime
+
+
+class InAppReminderList(BaseModel):
+    items: list[InAppReminder]
+
+
+class Accepted(BaseModel):
+    status: Literal["queued"] = "queued"
+    channels: list[str]
+    patient_id: uuid.UUID | None = None

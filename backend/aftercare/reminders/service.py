@@ -1,0 +1,135 @@
+"""The patient's reminder settings, subscriptions, test messages and in-app list."""
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from aftercare.audit.service import record
+from aftercare.patients.models import Patient
+from aftercare.plans.engine import in_language
+from aftercare.plans.models import PlanItem
+from aftercare.reminders.models import PushSubscription, Reminder
+from aftercare.reminders.outbox import queue_now, rebuild, sending_channels
+from aftercare.reminders.schemas import (
+    InAppReminder,
+    MePublic,
+    MeUpdate,
+    PushSubscriptionCreate,
+)
+from aftercare.reminders.texts import patient_message
+
+
+def me_public(patient: Patient) -> MePublic:
+    return MePublic(email=patient.email, channels=patient.channels, language=patient.language)
+
+
+def update_me(session: Session, patient: Patient, changes: MeUpdate, now: datetime) -> MePublic:
+    """Change e-mail, channels or language; the waiting reminders follow at once."""
+    if "email" in changes.model_fields_set:
+        patient.email = str(changes.email) if changes.email else None
+    if changes.channels is not None:
+        # In-app stays: it is the app itself, and never leaves the phone.
+        patient.channels = sorted({"in-app", *changes.channels})
+    if changes.language is not None:
+        patient.language = changes.language
+    session.add(patient)
+    session.flush()
+    rebuild(session, patient, now)
+    record(session, now, patient.clinic_id, "patient", patient.id, "patient.settings", "patient",
+           patient.id, fields=sorted(changes.model_fields_set))  # fmt: skip
+    session.commit()
+    return me_public(patient)
+
+
+def subscribe(
+    session: Session, patient: Patient, subscription: PushSubscriptionCreate, now: datetime
+) -> None:
+    """Keep a phone's push subscription; the same endpoint again replaces the old keys."""
+    endpoint = str(subscription.endpoint)
+    existing = session.exec(
+        select(PushSubscription).where(PushSubscription.endpoint == endpoint)
+    ).first()
+    row = existing or PushSubscription(
+        endpoint=endpoint, p256dh=subscription.keys.p256dh, auth=subscription.keys.auth
+    )
+    row.patient_id, row.nurse_id = patient.id, None
+    row.p256dh, row.auth, row.retired_at, row.created_at = (
+        subscription.keys.p256dh,
+        subscription.keys.auth,
+        None,
+        now,
+    )
+    session.add(row)
+    if "push" not in patient.channels:
+        patient.channels = sorted({*patient.channels, "push"})
+        session.add(patient)
+        session.flush()
+        rebuild(session, patient, now)
+    session.commit()
+
+
+def queue_test(
+    session: Session, patient: Patient, now: datetime, actor: str, actor_id: uuid.UUID
+) -> list[str]:
+    """A neutral test message through every channel the patient chose, due at once."""
+    queue_now(session, patient, "test", now, tag=f"test-{now.timestamp():.0f}")
+    record(session, now, patient.clinic_id, actor, actor_id, "reminder.test", "patient", patient.id)
+    session.commit()
+    return sending_channels(patient)
+
+
+def in_app(session: Session, patient: Patient, app_name: str, base_url: str) -> list[InAppReminder]:
+    """Reminders delivered in the app and not yet seen; inside the app the detail may show."""
+    rows = session.exec(
+        select(Reminder)
+        .where(
+            Reminder.patient_id == patient.id,
+            Reminder.channel == "in-app",
+            Reminder.status == "sent",
+            col(Reminder.seen_at).is_(None),
+        )
+        .order_by(col(Reminder.due_at).desc())
+        .limit(50)
+    ).all()
+    keys = [row.item_key for row in rows if row.item_key]
+    titles = dict(
+        session.exec(
+            select(PlanItem.key, PlanItem.title).where(
+                PlanItem.patient_id == patient.id, col(PlanItem.key).in_(keys)
+            )
+        ).all()
+    )
+    return [
+        InAppReminder(
+            id=row.id or 0,
+            title=in_language(titles.get(row.item_key or ""), patient.language)
+            or patient_message(
+                row.purpose, row.item_kind, patient.language, app_name, base_url, ""
+            ).body,
+            item_id=row.item_key if row.purpose == "plan-item" else None,
+            due_at=row.due_at,
+        )
+        for row in rows
+    ]
+
+
+def mark_seen(session: Session, patient: Patient, reminder_id: int, now: datetime) -> bool:
+    result = session.execute(
+        update(Reminder)
+        .where(col(Reminder.id) == reminder_id, col(Reminder.patient_id) == patient.id)
+        .values(seen_at=now)
+    )
+    session.commit()
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def timed_items(session: Session, patient: Patient) -> list[PlanItem]:
+    return list(
+        session.exec(
+            select(PlanItem)
+            .where(PlanItem.patient_id == patient.id, col(PlanItem.due_at).is_not(None))
+            .order_by(col(PlanItem.due_at))
+        )
+    )
