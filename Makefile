@@ -36,6 +36,7 @@ test-postgres: install
 bench: install
 	@command -v wrk >/dev/null || (apt-get update -q && apt-get install -y -q wrk)
 	$(BIN)/python bench/checkins.py
+	$(BIN)/python bench/dispatch.py
 
 wheel: install
 	$(BIN)/python -m build --wheel
