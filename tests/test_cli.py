@@ -169,3 +169,41 @@ def test_invalid_settings_are_named_without_a_traceback(tmp_path: Path):
     result = run(["db", "upgrade"], {"AFTERCARE_DISPATCH_INTERVAL_S": "often"})
     assert result.exit_code == 1
     assert "AFTERCARE_DISPATCH_INTERVAL_S" in result.output
+
+
+def test_worker_sends_due_reminders_without_a_web_server(database_url, factory, client, tmp_path):
+    import time
+
+    from sqlmodel import Session, select
+
+    from aftercare.db import make_engine
+    from aftercare.reminders.models import Reminder
+
+    headers = factory.patient_headers(factory.enrolment(factory.nurse()))
+    assert client.post("/api/v1/me/test-notification", headers=headers).status_code == 202
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AFTERCARE_")}
+    env.update(AFTERCARE_DATABASE_URL=database_url, AFTERCARE_SECRET_KEY="worker-test",
+               AFTERCARE_DISPATCH_INTERVAL_S="0.5")  # fmt: skip
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "aftercare", "worker"], env=env, cwd=tmp_path,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    engine = make_engine(database_url)
+    try:
+        deadline = time.monotonic() + 30
+        status = None
+        while time.monotonic() < deadline:
+            with Session(engine) as session:
+                status = session.exec(
+                    select(Reminder.status).where(Reminder.purpose == "test")
+                ).first()
+            if status == "sent":
+                break
+            time.sleep(0.2)
+        assert status == "sent"
+    finally:
+        worker.terminate()
+        output, _ = worker.communicate(timeout=30)
+        engine.dispose()
+    assert "Dispatching every 0.5 s" in output
+    assert "Traceback" not in output

@@ -27,7 +27,7 @@ from aftercare.patients.pages import router as patient_pages
 from aftercare.protocols.endpoints import router as protocols_router
 from aftercare.protocols.loader import load_protocols
 from aftercare.reminders.endpoints import router as reminders_router
-from aftercare.reminders.runtime import load_vapid, make_dispatcher
+from aftercare.reminders.runtime import LazyVapid, make_dispatcher
 from aftercare.scheduler import add_jobs
 from aftercare.settings import FRONTEND_DIR, Settings, get_settings
 from aftercare.writer import make_writer
@@ -101,7 +101,7 @@ def create_app(
     engine = engine or make_engine(settings.database_url)
     protocols = load_protocols(settings.schedules_dir)
     writer = make_writer(engine)
-    vapid = load_vapid(engine)
+    vapid = LazyVapid(engine)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -111,7 +111,7 @@ def create_app(
         gc.freeze()
         scheduler = BackgroundScheduler(timezone=UTC) if run_jobs else None
         if scheduler is not None:
-            dispatcher = make_dispatcher(engine, writer, settings, vapid)
+            dispatcher = make_dispatcher(engine, writer, settings, vapid.get())
             add_jobs(scheduler, engine, writer, protocols, dispatcher, settings)
             scheduler.start()
         yield

@@ -42,7 +42,7 @@ def update_me(
 @router.get("/api/v1/push/key")
 def push_key(request: Request) -> PushKeyPublic:
     """The server's VAPID public key, for `pushManager.subscribe` (no sign-in needed)."""
-    return PushKeyPublic(public_key=request.app.state.vapid.public_key)
+    return PushKeyPublic(public_key=request.app.state.vapid.get().public_key)
 
 
 @router.post("/api/v1/me/push-subscriptions", status_code=status.HTTP_201_CREATED)

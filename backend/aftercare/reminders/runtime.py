@@ -1,5 +1,7 @@
 """Assembling the dispatcher with the channels this server is configured for."""
 
+import threading
+
 from sqlalchemy import Engine
 from sqlmodel import Session
 
@@ -15,6 +17,22 @@ def load_vapid(engine: Engine) -> VapidKeys:
     """The VAPID key pair, made and kept in the database on first start."""
     with Session(engine) as session:
         return vapid_keys(session)
+
+
+class LazyVapid:
+    """The key pair, read when first needed: the app must start (and say 503 on
+    /healthz) even while the database is away."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._keys: VapidKeys | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> VapidKeys:
+        with self._lock:
+            if self._keys is None:
+                self._keys = load_vapid(self.engine)
+            return self._keys
 
 
 def make_channels(settings: Settings, vapid: VapidKeys) -> dict[str, Channel]:
