@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The browser tests drive Debian's Chromium (never a downloaded one).
+CHROMIUM := /usr/bin/chromium
 # The suite runs a second time on PostgreSQL; the database is created if missing.
 PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/aftercare_test
 
@@ -27,10 +29,13 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test-sqlite: install
+$(CHROMIUM):
+	apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+
+test-sqlite: install $(CHROMIUM)
 	$(BIN)/pytest
 
-test-postgres: install
+test-postgres: install $(CHROMIUM)
 	AFTERCARE_TEST_DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest -m "not packaging"
 
 bench: install

@@ -24,6 +24,7 @@ from aftercare.flags.endpoints import router as flags_router
 from aftercare.health import router as health_router
 from aftercare.patients.endpoints import nurse_router, patient_router
 from aftercare.patients.pages import router as patient_pages
+from aftercare.patients.pwa import router as pwa_router
 from aftercare.protocols.endpoints import router as protocols_router
 from aftercare.protocols.loader import load_protocols
 from aftercare.reminders.endpoints import router as reminders_router
@@ -146,5 +147,6 @@ def create_app(
     app.include_router(flags_router)
     app.include_router(reminders_router)
     app.include_router(patient_pages)
+    app.include_router(pwa_router)
     app.mount("/static", StaticFiles(directory=FRONTEND_DIR / "static"), name="static")
     return app

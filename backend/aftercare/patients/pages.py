@@ -41,7 +41,7 @@ def _render(
     return response
 
 
-def _signed_in_patient(request: Request, session: Session, now: NowDep) -> Patient | None:
+def signed_in_patient(request: Request, session: Session, now: NowDep) -> Patient | None:
     token = request.cookies.get(SESSION_COOKIE)
     owner = token_owner(session, token, now) if token else None
     return session.get(Patient, owner.patient_id) if owner and owner.patient_id else None
@@ -102,7 +102,7 @@ def start_submit(
 
 @router.get("/today", response_model=None)
 def today(request: Request, session: SessionDep, settings: SettingsDep, now: NowDep) -> Response:
-    patient = _signed_in_patient(request, session, now)
+    patient = signed_in_patient(request, session, now)
     if patient is None:
         return RedirectResponse("/", status_code=status.HTTP_303_SEE_OTHER)
     clinic = session.get(Clinic, patient.clinic_id)

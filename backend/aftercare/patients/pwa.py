@@ -1,0 +1,58 @@
+"""What makes the patient app installable: the manifest, the service worker, an offline page."""
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+
+from aftercare.accounts.models import Clinic
+from aftercare.deps import NowDep, SessionDep
+from aftercare.patients.pages import DEFAULT_APP_NAME, signed_in_patient, templates
+from aftercare.settings import FRONTEND_DIR
+from aftercare.web import browser_language, page_context
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/manifest.webmanifest")
+def manifest(request: Request, session: SessionDep, now: NowDep) -> JSONResponse:
+    """The installed app's name is the clinic's neutral one: a home screen shows nothing more."""
+    patient = signed_in_patient(request, session, now)
+    clinic = session.get(Clinic, patient.clinic_id) if patient else None
+    name = clinic.app_name if clinic else DEFAULT_APP_NAME
+    body = {
+        "name": name,
+        "short_name": name,
+        "start_url": "/today",
+        "scope": "/",
+        "display": "standalone",
+        "background_color": "#fbfcfd",
+        "theme_color": "#3d6f8f",
+        "icons": [
+            {"src": "/static/icons/icon-192.png", "sizes": "192x192", "type": "image/png"},
+            {"src": "/static/icons/icon-512.png", "sizes": "512x512", "type": "image/png"},
+            {
+                "src": "/static/icons/maskable-512.png",
+                "sizes": "512x512",
+                "type": "image/png",
+                "purpose": "maskable",
+            },
+        ],
+    }
+    return JSONResponse(
+        body, media_type="application/manifest+json", headers={"Cache-Control": "no-cache"}
+    )
+
+
+@router.get("/sw.js")
+def service_worker() -> FileResponse:
+    # Served from the root so that its scope covers the whole app.
+    return FileResponse(
+        FRONTEND_DIR / "static" / "js" / "sw.js",
+        media_type="text/javascript",
+        headers={"Cache-Control": "no-cache"},
+    )
+
+
+@router.get("/offline", response_class=HTMLResponse)
+def offline(request: Request) -> HTMLResponse:
+    context = page_context(request, browser_language(request), app_name=DEFAULT_APP_NAME)
+    return templates.TemplateResponse(request, "patient/offline.html", context)

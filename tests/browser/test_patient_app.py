@@ -1,0 +1,70 @@
+"""The patient's phone in real Chromium: enrol from the link, Today, installable, offline."""
+
+from datetime import UTC, datetime, timedelta
+
+from tests.browser.conftest import LiveServer
+
+
+def _enrolment_code(factory) -> str:
+    nurse = factory.nurse()
+    surgery = (datetime.now(UTC) - timedelta(days=2)).isoformat()
+    return factory.enrolment(nurse, surgery_at=surgery).code
+
+
+def _enrol(phone, live_server: LiveServer, factory) -> None:
+    phone.goto(f"{live_server.url}/start/{_enrolment_code(factory)}")
+    phone.get_by_role("button", name="Open my space").click()
+    phone.wait_for_url(f"{live_server.url}/today")
+
+
+def test_enrol_from_the_link_and_see_today(phone, live_server, factory):
+    _enrol(phone, live_server, factory)
+    assert phone.get_by_role("heading", level=1).inner_text() == "Day 3 of 28"
+    assert phone.title() == "Care"
+    assert phone.get_by_text("Shower with lukewarm water").is_visible()
+
+
+def test_the_app_is_installable_and_its_service_worker_controls_the_page(
+    phone, live_server, factory
+):
+    _enrol(phone, live_server, factory)
+    phone.evaluate("navigator.serviceWorker.ready.then(() => true)")
+    phone.reload()
+    assert phone.evaluate("Boolean(navigator.serviceWorker.controller)")
+    manifest = phone.evaluate("fetch('/manifest.webmanifest').then(r => r.json())")
+    assert manifest["name"] == "Care" and manifest["display"] == "standalone"
+    assert manifest["start_url"] == "/today"
+    sizes = {(icon["sizes"], icon.get("purpose", "any")) for icon in manifest["icons"]}
+    assert {("192x192", "any"), ("512x512", "any"), ("512x512", "maskable")} <= sizes
+    for icon in manifest["icons"]:
+        assert phone.request.get(f"{live_server.url}{icon['src']}").status == 200
+
+
+def test_today_still_opens_offline(phone, live_server, factory):
+    _enrol(phone, live_server, factory)
+    phone.evaluate("navigator.serviceWorker.ready.then(() => true)")
+    phone.reload()  # the service worker now controls the page and keeps a copy of it
+    phone.context.set_offline(True)
+    phone.reload()
+    assert phone.get_by_role("heading", level=1).inner_text() == "Day 3 of 28"
+    phone.goto(f"{live_server.url}/somewhere-never-visited")
+    assert phone.get_by_role("heading", level=1).inner_text() == "You are offline"
+    phone.context.set_offline(False)
+
+
+def test_quick_exit_leaves_no_way_back_to_the_app(phone, live_server, factory):
+    _enrol(phone, live_server, factory)
+    fresh = phone.context.new_page()
+    fresh.goto(f"{live_server.url}/today")
+    fresh.get_by_role("link", name="Quick exit").click()
+    fresh.wait_for_url(f"{live_server.url}/healthz")
+    fresh.go_back()
+    assert "/today" not in fresh.url, "the app is not in the back history"
+
+
+def test_no_request_leaves_the_server(phone, live_server, factory):
+    origins: set[str] = set()
+    phone.on("request", lambda request: origins.add(request.url.split("/")[2]))
+    _enrol(phone, live_server, factory)
+    phone.reload()
+    assert origins == {live_server.url.removeprefix("http://")}
