@@ -8,7 +8,8 @@ from tests.browser.conftest import LiveServer
 def _enrolment_code(factory) -> str:
     nurse = factory.nurse()
     surgery = (datetime.now(UTC) - timedelta(days=2)).isoformat()
-    return factory.enrolment(nurse, surgery_at=surgery).code
+    code: str = factory.enrolment(nurse, surgery_at=surgery).code
+    return code
 
 
 def _enrol(phone, live_server: LiveServer, factory) -> None:
