@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# The browser tests drive Debian's Chromium (never a downloaded one).
+# The browser tests drive Debian's Chromium (never a downloaded one) and
+# check every page with axe-core from the npm registry.
 CHROMIUM := /usr/bin/chromium
+AXE := .cache/npm/node_modules/axe-core/axe.min.js
 # The suite runs a second time on PostgreSQL; the database is created if missing.
 PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/aftercare_test
 
@@ -32,10 +34,13 @@ lint: install
 $(CHROMIUM):
 	apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
 
-test-sqlite: install $(CHROMIUM)
+$(AXE):
+	npm install --silent --no-audit --no-fund --prefix .cache/npm axe-core@4.10.2
+
+test-sqlite: install $(CHROMIUM) $(AXE)
 	$(BIN)/pytest
 
-test-postgres: install $(CHROMIUM)
+test-postgres: install $(CHROMIUM) $(AXE)
 	AFTERCARE_TEST_DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest -m "not packaging"
 
 bench: install

@@ -142,3 +142,31 @@ def test_a_bad_move_is_422_and_keeps_the_plan(client, factory):
     plan = client.get(f"{url}/plan", headers=nurse.headers).json()
     assert plan["days"][0]["date"] == "2027-03-26"
     assert client.get(url, headers=nurse.headers).json()["wake_time"] == "08:00"
+
+
+def test_ticking_an_item_off_and_undoing_it(client, factory):
+    nurse = factory.nurse()
+    enrolment = factory.enrolment(nurse)
+    headers = factory.patient_headers(enrolment)
+    plan = client.get("/api/v1/me/plan", headers=headers).json()
+    item_id = plan["days"][1]["items"][0]["id"]
+    url = f"/api/v1/me/plan/items/{item_id}/done"
+    for _ in range(2):  # idempotent
+        response = client.put(url, headers=headers)
+        assert response.status_code == 200 and response.json() == {"id": item_id, "done": True}
+    done = {
+        i["id"]: i["done"]
+        for d in client.get("/api/v1/me/plan", headers=headers).json()["days"]
+        for i in d["items"]
+    }
+    assert done[item_id] is True and sum(done.values()) == 1
+    nurse_view = client.get(f"/api/v1/patients/{enrolment.id}/plan", headers=nurse.headers).json()
+    assert [i["done"] for d in nurse_view["days"] for i in d["items"] if i["id"] == item_id] == [
+        True
+    ]
+    assert client.delete(url, headers=headers).status_code == 204
+    assert client.delete(url, headers=headers).status_code == 204
+    after = client.get("/api/v1/me/plan", headers=headers).json()
+    assert not any(i["done"] for d in after["days"] for i in d["items"])
+    assert client.put("/api/v1/me/plan/items/d99-nothing/done", headers=headers).status_code == 404
+    assert client.put(url).status_code == 401

@@ -97,3 +97,99 @@ def test_the_start_page_speaks_the_browsers_language(client, factory):
 def test_static_files_are_served(client):
     assert client.get("/static/js/quick-exit.js").status_code == 200
     assert client.get("/static/css/patient.css").status_code == 200
+
+
+def _signed_in(client, factory, **changes):
+    from datetime import UTC, datetime, timedelta
+
+    surgery = (datetime.now(UTC) - timedelta(days=2)).isoformat()
+    enrolment = factory.enrolment(factory.nurse(), surgery_at=surgery, **changes)
+    path = enrolment.url.removeprefix("http://testserver")
+    client.post(path, data={"csrf_token": _csrf(client.get(path).text)})
+    return enrolment
+
+
+def test_the_plan_page_shows_every_day(client, factory):
+    _signed_in(client, factory)
+    page = client.get("/plan")
+    assert page.status_code == 200
+    assert "Day 1 of 28" in page.text and "Day 28 of 28" in page.text
+    assert 'class="day day-today"' in page.text
+
+
+CALM = {
+    "pain": "2", "temperature_c": "", "bleeding": "spotting", "discharge": "none",
+    "urination": "normal", "allergy": "none", "nausea": "false", "note": "",
+}  # fmt: skip
+
+
+def _hidden(html: str, name: str) -> str:
+    match = re.search(rf'name="{name}" value="([^"]+)"', html)
+    assert match, name
+    return match.group(1)
+
+
+def _checkin(client, **changes):
+    form_page = client.get("/checkin")
+    assert form_page.status_code == 200
+    checkin_id = _hidden(form_page.text, "id")
+    opened = _hidden(form_page.text, "recorded_at")
+    data = {**CALM, **changes, "csrf_token": _csrf(form_page.text), "id": checkin_id,
+            "recorded_at": opened}  # fmt: skip
+    return client.post("/checkin", data={k: v for k, v in data.items() if v is not None}), data
+
+
+def test_a_check_in_from_the_form_answers_at_once(client, factory):
+    _signed_in(client, factory)
+    response, _ = _checkin(client)
+    assert response.status_code == 200
+    assert "<h1>Thank you</h1>" in response.text and "check in again tomorrow" in response.text
+
+
+def test_a_red_answer_offers_to_call_the_clinic_and_the_emergency_number(client, factory, engine):
+    from sqlmodel import Session, select
+
+    from aftercare.accounts.models import Clinic
+
+    _signed_in(client, factory)
+    with Session(engine) as session:
+        clinic = session.exec(select(Clinic)).one()
+        clinic.phone = "+33 1 23 45 67 89"
+        session.add(clinic)
+        session.commit()
+    response, _ = _checkin(client, temperature_c="38.6", bleeding="heavy")
+    assert "Please call now" in response.text
+    assert 'href="tel:+33123456789"' in response.text and 'href="tel:112"' in response.text
+    assert "Temperature 38.6 °C" in response.text
+
+
+def test_sending_the_form_twice_stores_one_check_in(client, factory, engine):
+    from sqlalchemy import text
+
+    _signed_in(client, factory)
+    first, data = _checkin(client, pain="7")
+    again = client.post("/checkin", data=data)
+    assert again.status_code == 200 and "A nurse will contact you" in again.text
+    main = re.compile(r"<main.*</main>", re.S)
+    assert main.findall(first.text) == main.findall(again.text), "the same answer"
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM checkin")).scalar() == 1
+
+
+def test_a_form_with_a_missing_answer_comes_back_with_what_to_fix(client, factory):
+    _signed_in(client, factory)
+    response, _ = _checkin(client, bleeding=None, temperature_c="hot")
+    assert response.status_code == 422
+    assert "Please choose one." in response.text
+    assert "Please enter a temperature between 34 and 43" in response.text
+    assert 'value="spotting"' in response.text, "the form keeps what was filled in"
+
+
+def test_the_check_in_form_refuses_a_missing_csrf_token(client, factory):
+    _signed_in(client, factory)
+    assert client.post("/checkin", data=CALM).status_code == 403
+
+
+def test_check_in_pages_need_a_session(client):
+    assert client.get("/checkin", follow_redirects=False).status_code == 303
+    assert client.get("/plan", follow_redirects=False).status_code == 303

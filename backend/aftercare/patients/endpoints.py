@@ -1,7 +1,8 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query, Response, status
+from pydantic import BaseModel
 
 from aftercare.accounts.throttle import Attempts
 from aftercare.deps import (
@@ -26,7 +27,7 @@ from aftercare.patients.schemas import (
     PatientUpdate,
 )
 from aftercare.plans.schemas import PlanPublic
-from aftercare.plans.service import plan_of
+from aftercare.plans.service import plan_of, set_done
 
 nurse_router = APIRouter(prefix="/api/v1/patients", tags=["patients (nurses)"])
 patient_router = APIRouter(prefix="/api/v1", tags=["patients (the patient's device)"])
@@ -123,3 +124,25 @@ def enrol_device(
 @patient_router.get("/me/plan")
 def read_my_plan(session: SessionDep, patient: CurrentPatient) -> PlanPublic:
     return plan_of(session, patient)
+
+
+class ItemDone(BaseModel):
+    id: str
+    done: bool
+
+
+@patient_router.put("/me/plan/items/{item_id}/done")
+def tick_item(item_id: str, session: SessionDep, patient: CurrentPatient, now: NowDep) -> ItemDone:
+    """Tick a plan item off; doing it again changes nothing."""
+    if not set_done(session, patient, item_id, True, now):
+        raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail=_("Not found"))
+    return ItemDone(id=item_id, done=True)
+
+
+@patient_router.delete("/me/plan/items/{item_id}/done", status_code=status.HTTP_204_NO_CONTENT)
+def untick_item(
+    item_id: str, session: SessionDep, patient: CurrentPatient, now: NowDep
+) -> Response:
+    if not set_done(session, patient, item_id, False, now):
+        raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail=_("Not found"))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,16 +1,22 @@
-"""The patient's pages (server-rendered; the full app comes with the PWA)."""
+"""The patient's pages: server-rendered, working without JavaScript."""
 
-from datetime import timedelta
+import uuid
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
 from sqlmodel import Session
 
 from aftercare.accounts.models import Clinic
-from aftercare.accounts.service import token_owner
+from aftercare.accounts.service import patient_by_token, token_owner
 from aftercare.accounts.throttle import Attempts
-from aftercare.deps import ClientDep, NowDep, SessionDep, SettingsDep
+from aftercare.checkins.schemas import CheckInCreate
+from aftercare.checkins.service import Refused
+from aftercare.checkins.service import receive as receive_checkin
+from aftercare.deps import ClientDep, NowDep, ProtocolsDep, SessionDep, SettingsDep
 from aftercare.patients import service
 from aftercare.patients.models import Patient
 from aftercare.plans.service import plan_of
@@ -22,6 +28,7 @@ from aftercare.web import (
     page_context,
     set_csrf_cookie,
 )
+from aftercare.writer import Writer
 
 router = APIRouter(include_in_schema=False)
 templates = make_templates()
@@ -120,3 +127,121 @@ def today(request: Request, session: SessionDep, settings: SettingsDep, now: Now
         clinic_phone=clinic.phone if clinic else None,
     )
     return _render(request, settings, "patient/today.html", context)
+
+
+@router.get("/plan", response_model=None)
+def plan_page(
+    request: Request, session: SessionDep, settings: SettingsDep, now: NowDep
+) -> Response:
+    patient = signed_in_patient(request, session, now)
+    if patient is None:
+        return RedirectResponse("/", status_code=status.HTTP_303_SEE_OTHER)
+    clinic = session.get(Clinic, patient.clinic_id)
+    context = page_context(
+        request,
+        patient.language,
+        app_name=clinic.app_name if clinic else DEFAULT_APP_NAME,
+        plan=plan_of(session, patient),
+        today=service.recovery_day(patient, now),
+    )
+    return _render(request, settings, "patient/plan.html", context)
+
+
+def _checkin_form(
+    request: Request,
+    settings: Settings,
+    patient: Patient,
+    app_name: str,
+    form: dict[str, str],
+    errors: dict[str, str],
+) -> HTMLResponse:
+    context = page_context(
+        request, patient.language, app_name=app_name, form=form, errors=errors,
+        checkin_id=form.get("id") or str(uuid.uuid4()),
+        # When the form was opened: sending it again (a double tap, a reload)
+        # is then the very same check-in, stored once.
+        recorded_at=form.get("recorded_at") or datetime.now(UTC).isoformat(),
+    )  # fmt: skip
+    code = status.HTTP_422_UNPROCESSABLE_CONTENT if errors else status.HTTP_200_OK
+    return _render(request, settings, "patient/checkin.html", context, code)
+
+
+@router.get("/checkin", response_model=None)
+def checkin_page(
+    request: Request, session: SessionDep, settings: SettingsDep, now: NowDep
+) -> Response:
+    """The check-in as a plain form: it works without JavaScript."""
+    patient = signed_in_patient(request, session, now)
+    if patient is None:
+        return RedirectResponse("/", status_code=status.HTTP_303_SEE_OTHER)
+    clinic = session.get(Clinic, patient.clinic_id)
+    return _checkin_form(
+        request, settings, patient, clinic.app_name if clinic else DEFAULT_APP_NAME, {}, {}
+    )
+
+
+@router.post("/checkin", response_model=None)
+async def checkin_submit(
+    request: Request, protocols: ProtocolsDep, settings: SettingsDep, now: NowDep
+) -> Response:
+    form = {key: str(value) for key, value in (await request.form()).items()}
+    check_csrf(request, form.get("csrf_token"))
+    token = request.cookies.get(SESSION_COOKIE)
+    writer: Writer = request.app.state.writer
+    found = await writer.submit(partial(_patient_and_clinic, token=token, now=now))
+    if found is None:
+        return RedirectResponse("/", status_code=status.HTTP_303_SEE_OTHER)
+    patient, clinic = found
+    body = {
+        "id": form.get("id"),
+        "recorded_at": form.get("recorded_at") or now.isoformat(),
+        "pain": int(form["pain"]) if form.get("pain", "").isdigit() else None,
+        "temperature_c": float(form["temperature_c"])
+        if _is_number(form.get("temperature_c"))
+        else None,
+        "bleeding": form.get("bleeding"),
+        "discharge": form.get("discharge"),
+        "urination": form.get("urination"),
+        "allergy": form.get("allergy"),
+        "nausea": form.get("nausea") == "true",
+        "wants_contact": form.get("wants_contact") == "true",
+        "note": form.get("note", ""),
+    }
+    try:
+        checkin = CheckInCreate.model_validate(body)
+    except ValidationError as exc:
+        errors = {str(error["loc"][0]): error["msg"] for error in exc.errors()}
+        if form.get("temperature_c") and not _is_number(form.get("temperature_c")):
+            errors["temperature_c"] = "not a number"
+        return _checkin_form(request, settings, patient, clinic.app_name, form, errors)
+    outcome = await writer.submit(
+        partial(receive_checkin, token=token, body=checkin, protocols=protocols, now=now)
+    )
+    if isinstance(outcome, Refused):
+        return _checkin_form(
+            request, settings, patient, clinic.app_name, form, {"form": outcome.detail}
+        )
+    context = page_context(
+        request, patient.language, app_name=clinic.app_name, answer=outcome.answer,
+        clinic_phone=clinic.phone, emergency_number=clinic.emergency_number,
+    )  # fmt: skip
+    return _render(request, settings, "patient/checkin_answer.html", context)
+
+
+def _is_number(text: str | None) -> bool:
+    try:
+        return text is not None and text.strip() != "" and float(text) == float(text)
+    except ValueError:
+        return False
+
+
+def _patient_and_clinic(
+    db: Session, token: str | None, now: datetime
+) -> tuple[Patient, Clinic] | None:
+    found = patient_by_token(db, token, now) if token else None
+    if found is None:
+        return None
+    patient, clinic = found
+    db.expunge(patient)
+    db.expunge(clinic)
+    return patient, clinic

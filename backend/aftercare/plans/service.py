@@ -123,3 +123,19 @@ def plan_of(session: Session, patient: Patient, only_day: int | None = None) -> 
         language=patient.language,
         days=days,
     )
+
+
+def set_done(session: Session, patient: Patient, item_key: str, done: bool, now: datetime) -> bool:
+    """Tick an item off (or undo it); False when the plan has no such item. Idempotent."""
+    item = session.exec(
+        select(PlanItem).where(PlanItem.patient_id == patient.id, PlanItem.key == item_key)
+    ).first()
+    if item is None:
+        return False
+    if done and item.done_at is None:
+        item.done_at = now
+    elif not done:
+        item.done_at = None
+    session.add(item)
+    session.commit()
+    return True
