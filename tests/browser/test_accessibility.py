@@ -51,6 +51,8 @@ def test_every_patient_page_passes_axe(browser: Browser, live_server, factory, l
         page.locator(f"input[name={name}][value={value}]").check()
     page.locator("button[type=submit]").click()
     found["answer"] = _violations(page)
+    page.goto(f"{live_server.url}/history")
+    found["/history"] = _violations(page)
     context.close()
     assert {page: v for page, v in found.items() if v} == {}, json.dumps(found, indent=1)
 

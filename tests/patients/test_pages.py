@@ -193,3 +193,13 @@ def test_the_check_in_form_refuses_a_missing_csrf_token(client, factory):
 def test_check_in_pages_need_a_session(client):
     assert client.get("/checkin", follow_redirects=False).status_code == 303
     assert client.get("/plan", follow_redirects=False).status_code == 303
+
+
+def test_history_lists_check_ins_with_a_pain_chart_and_its_text(client, factory):
+    _signed_in(client, factory)
+    _checkin(client, pain="7")
+    page = client.get("/history")
+    assert page.status_code == 200
+    assert '<svg xmlns="http://www.w3.org/2000/svg"' in page.text and 'role="img"' in page.text
+    assert "Pain by day: Day 3: 7" in page.text, "the chart's text alternative"
+    assert "<td>7</td>" in page.text and "A nurse will contact you" in page.text

@@ -13,10 +13,13 @@ from sqlmodel import Session
 from aftercare.accounts.models import Clinic
 from aftercare.accounts.service import patient_by_token, token_owner
 from aftercare.accounts.throttle import Attempts
+from aftercare.checkins.chart import PainPoint, pain_chart
 from aftercare.checkins.schemas import CheckInCreate
 from aftercare.checkins.service import Refused
+from aftercare.checkins.service import history as checkin_history
 from aftercare.checkins.service import receive as receive_checkin
 from aftercare.deps import ClientDep, NowDep, ProtocolsDep, SessionDep, SettingsDep
+from aftercare.i18n import _, gettext_for
 from aftercare.patients import service
 from aftercare.patients.models import Patient
 from aftercare.plans.service import plan_of
@@ -245,3 +248,32 @@ def _patient_and_clinic(
     db.expunge(patient)
     db.expunge(clinic)
     return patient, clinic
+
+
+@router.get("/history", response_model=None)
+def history_page(
+    request: Request, session: SessionDep, settings: SettingsDep, now: NowDep
+) -> Response:
+    patient = signed_in_patient(request, session, now)
+    if patient is None:
+        return RedirectResponse("/", status_code=status.HTTP_303_SEE_OTHER)
+    clinic = session.get(Clinic, patient.clinic_id)
+    checkins = checkin_history(session, patient, limit=200, offset=0)
+    # One point a day: the latest answer of that day.
+    latest: dict[int, int] = {}
+    for checkin in reversed(checkins):
+        latest[checkin.day] = checkin.pain
+    translate = gettext_for(patient.language).gettext
+    summary = ", ".join(
+        translate(_("Day %(day)s: %(pain)s")) % {"day": day, "pain": pain}
+        for day, pain in sorted(latest.items())
+    )
+    title = translate(_("Pain by day")) + (": " + summary if summary else "")
+    context = page_context(
+        request,
+        patient.language,
+        app_name=clinic.app_name if clinic else DEFAULT_APP_NAME,
+        checkins=checkins,
+        chart=pain_chart([PainPoint(d, p) for d, p in latest.items()], patient.plan_days, title),
+    )
+    return _render(request, settings, "patient/history.html", context)
