@@ -1,0 +1,77 @@
+"""Screenshots of the patient app on a phone-sized screen, for the README.
+
+    .venv/bin/python docs/screenshots.py
+
+Runs the demo on a fresh SQLite database, enrols the first demo patient in
+Debian's Chromium, checks in once, and saves Today, Check-in and History to
+docs/screenshots/.
+"""
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+HERE = Path(__file__).resolve().parent
+AFTERCARE = str(Path(sys.executable).parent / "aftercare")
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+
+
+def main() -> None:
+    folder = Path(tempfile.mkdtemp(prefix="aftercare-shots-"))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AFTERCARE_")}
+    env.update(AFTERCARE_DEMO="1", AFTERCARE_BASE_URL=base,
+               AFTERCARE_DATABASE_URL=f"sqlite:///{folder / 'demo.db'}")  # fmt: skip
+    demo = subprocess.run([AFTERCARE, "demo"], env=env, cwd=folder, capture_output=True, text=True,
+                          check=True).stdout  # fmt: skip
+    link = re.search(rf"({re.escape(base)}/start/\S+)", demo)
+    assert link, demo
+    server = subprocess.Popen([AFTERCARE, "serve", "--port", str(port)], env=env, cwd=folder,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    out = HERE / "screenshots"
+    out.mkdir(exist_ok=True)
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"{base}/healthz", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.2)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
+            page = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2)
+            page.goto(link.group(1))
+            page.locator("button[type=submit]").click()
+            page.wait_for_url(f"{base}/today")
+            page.screenshot(path=str(out / "today.png"), full_page=False)
+            page.goto(f"{base}/checkin")
+            page.screenshot(path=str(out / "checkin.png"), full_page=False)
+            page.locator("input[name=pain][value='3']").check()
+            for name, value in (("bleeding", "spotting"), ("discharge", "none"),
+                                ("urination", "normal"), ("allergy", "none"),
+                                ("nausea", "false")):  # fmt: skip
+                page.locator(f"input[name={name}][value={value}]").check()
+            page.locator("button[type=submit]").click()
+            page.goto(f"{base}/history")
+            page.screenshot(path=str(out / "history.png"), full_page=False)
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    print(f"saved {', '.join(sorted(p.name for p in out.glob('*.png')))} in {out}")
+
+
+if __name__ == "__main__":
+    main()
