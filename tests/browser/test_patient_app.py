@@ -69,3 +69,36 @@ def test_no_request_leaves_the_server(phone, live_server, factory):
     _enrol(phone, live_server, factory)
     phone.reload()
     assert origins == {live_server.url.removeprefix("http://")}
+
+
+def test_a_check_in_made_offline_is_sent_once_when_back_online(phone, live_server, factory, engine):
+    from sqlalchemy import text
+
+    _enrol(phone, live_server, factory)
+    phone.evaluate("navigator.serviceWorker.ready.then(() => true)")
+    phone.goto(f"{live_server.url}/checkin")
+    assert phone.evaluate("Boolean(navigator.serviceWorker.controller)")
+    phone.context.set_offline(True)
+    phone.locator("input[name=pain][value='4']").check()
+    for name, value in (("bleeding", "spotting"), ("discharge", "none"), ("urination", "normal"),
+                        ("allergy", "none"), ("nausea", "false")):  # fmt: skip
+        phone.locator(f"input[name={name}][value={value}]").check()
+    phone.get_by_role("button", name="Send").click()
+    assert phone.get_by_role("heading", level=1).inner_text() == "Saved on this phone"
+
+    def stored() -> int:
+        with engine.connect() as conn:
+            return int(conn.execute(text("SELECT count(*) FROM checkin")).scalar() or 0)
+
+    assert stored() == 0
+    phone.context.set_offline(False)
+    phone.goto(f"{live_server.url}/today")  # opening the app sends what waits
+    for _ in range(50):
+        if stored():
+            break
+        phone.wait_for_timeout(100)
+    phone.reload()
+    phone.wait_for_timeout(500)
+    phone.evaluate("navigator.serviceWorker.ready.then(r => r.active.postMessage('send-waiting'))")
+    phone.wait_for_timeout(500)
+    assert stored() == 1, "sent once, however often the app is opened"

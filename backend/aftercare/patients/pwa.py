@@ -56,3 +56,10 @@ def service_worker() -> FileResponse:
 def offline(request: Request) -> HTMLResponse:
     context = page_context(request, browser_language(request), app_name=DEFAULT_APP_NAME)
     return templates.TemplateResponse(request, "patient/offline.html", context)
+
+
+@router.get("/saved", response_class=HTMLResponse)
+def saved(request: Request) -> HTMLResponse:
+    """Shown by the service worker when a check-in is kept on the phone until it is online."""
+    context = page_context(request, browser_language(request), app_name=DEFAULT_APP_NAME)
+    return templates.TemplateResponse(request, "patient/saved.html", context)

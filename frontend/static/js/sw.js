@@ -9,6 +9,7 @@ const SHELL_FILES = [
   "/static/js/register-sw.js",
   "/static/icons/icon-192.png",
   "/offline",
+  "/saved",
 ];
 
 self.addEventListener("install", (event) => {
@@ -24,9 +25,76 @@ self.addEventListener("activate", (event) => {
   );
 });
 
+// Check-ins made offline wait here, with their ids, until the network is back.
+// Sending one twice is harmless: the server stores a check-in once per id.
+const DB_NAME = "outbox";
+
+function openOutbox() {
+  return new Promise((resolve, reject) => {
+    const open = indexedDB.open(DB_NAME, 1);
+    open.onupgradeneeded = () => open.result.createObjectStore("checkins", { keyPath: "id" });
+    open.onsuccess = () => resolve(open.result);
+    open.onerror = () => reject(open.error);
+  });
+}
+
+async function outbox(mode, work) {
+  const db = await openOutbox();
+  return new Promise((resolve, reject) => {
+    const tx = db.transaction("checkins", mode);
+    const result = work(tx.objectStore("checkins"));
+    tx.oncomplete = () => resolve(result.result);
+    tx.onerror = () => reject(tx.error);
+  });
+}
+
+async function keepForLater(request) {
+  const body = await request.text();
+  const id = new URLSearchParams(body).get("id") || String(Date.now());
+  await outbox("readwrite", (store) => store.put({ id, body }));
+  if (self.registration.sync) {
+    try { await self.registration.sync.register("checkins"); } catch (e) { /* not offered */ }
+  }
+  return Response.redirect("/saved", 303);
+}
+
+async function sendWaiting() {
+  const waiting = await outbox("readonly", (store) => store.getAll());
+  for (const item of waiting || []) {
+    try {
+      const response = await fetch("/checkin", {
+        method: "POST",
+        body: item.body,
+        headers: { "Content-Type": "application/x-www-form-urlencoded" },
+        credentials: "same-origin",
+        redirect: "manual",
+      });
+      // Sent (or refused for good): either way it must not be sent again.
+      if (response.ok || response.status === 422 || response.status === 403) {
+        await outbox("readwrite", (store) => store.delete(item.id));
+      }
+    } catch (e) {
+      return; // still offline: try again later
+    }
+  }
+}
+
+self.addEventListener("sync", (event) => {
+  if (event.tag === "checkins") event.waitUntil(sendWaiting());
+});
+
+self.addEventListener("message", (event) => {
+  if (event.data === "send-waiting") event.waitUntil(sendWaiting());
+});
+
 self.addEventListener("fetch", (event) => {
   const request = event.request;
   const url = new URL(request.url);
+  if (request.method === "POST" && url.origin === self.location.origin && url.pathname === "/checkin") {
+    const copy = request.clone();
+    event.respondWith(fetch(request).catch(() => keepForLater(copy)));
+    return;
+  }
   if (request.method !== "GET" || url.origin !== self.location.origin) return;
   if (url.pathname.startsWith("/api/") || url.pathname.startsWith("/start/")) return;
   if (request.mode === "navigate") {
