@@ -102,3 +102,58 @@ def test_a_check_in_made_offline_is_sent_once_when_back_online(phone, live_serve
     phone.evaluate("navigator.serviceWorker.ready.then(r => r.active.postMessage('send-waiting'))")
     phone.wait_for_timeout(500)
     assert stored() == 1, "sent once, however often the app is opened"
+
+
+def test_the_plan_opens_offline_even_if_it_was_never_visited(phone, live_server, factory):
+    _enrol(phone, live_server, factory)
+    phone.evaluate("navigator.serviceWorker.ready.then(() => true)")
+    phone.reload()  # the app, on opening, fetches the patient's pages ahead
+    phone.wait_for_function(
+        "caches.open('pages-v1').then(c => c.match('/plan')).then(Boolean)", timeout=10_000
+    )
+    phone.context.set_offline(True)
+    phone.goto(f"{live_server.url}/plan")
+    assert phone.get_by_role("heading", level=1).inner_text() == "My plan"
+    assert phone.get_by_text("Day 28 of 28").is_visible()
+    phone.context.set_offline(False)
+
+
+def test_a_push_message_shows_only_neutral_text(phone, live_server, factory):
+    import json
+
+    _enrol(phone, live_server, factory)
+    phone.context.grant_permissions(["notifications"], origin=live_server.url)
+    phone.evaluate("navigator.serviceWorker.ready.then(() => true)")
+    cdp = phone.context.new_cdp_session(phone)
+    registrations: list[str] = []
+    cdp.on(
+        "ServiceWorker.workerRegistrationUpdated",
+        lambda event: registrations.extend(r["registrationId"] for r in event["registrations"]),
+    )
+    cdp.send("ServiceWorker.enable")
+    phone.wait_for_timeout(300)
+    assert registrations, "the service worker is registered"
+    payload = {
+        "title": "Care",
+        "body": "Time for your daily check-in",
+        "url": "/today",
+        "tag": "r1",
+    }
+    cdp.send(
+        "ServiceWorker.deliverPushMessage",
+        {
+            "origin": live_server.url,
+            "registrationId": registrations[-1],
+            "data": json.dumps(payload),
+        },
+    )
+    shown = []
+    for _ in range(50):
+        shown = phone.evaluate(
+            "navigator.serviceWorker.ready.then(r => r.getNotifications())"
+            ".then(list => list.map(n => ({title: n.title, body: n.body, tag: n.tag})))"
+        )
+        if shown:
+            break
+        phone.wait_for_timeout(100)
+    assert shown == [{"title": "Care", "body": "Time for your daily check-in", "tag": "r1"}]

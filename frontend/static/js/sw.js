@@ -83,8 +83,26 @@ self.addEventListener("sync", (event) => {
   if (event.tag === "checkins") event.waitUntil(sendWaiting());
 });
 
+// The patient's own pages, fetched ahead so that they open offline even if
+// they were never visited; only real pages are kept, never a redirect.
+const OWN_PAGES = ["/today", "/plan", "/history", "/checkin"];
+
+async function keepPagesReady() {
+  const cache = await caches.open(PAGES);
+  await Promise.all(
+    OWN_PAGES.map(async (path) => {
+      try {
+        const response = await fetch(path, { credentials: "same-origin", redirect: "manual" });
+        if (response.ok && response.type === "basic") await cache.put(path, response);
+      } catch (e) {
+        /* offline: keep the copies we have */
+      }
+    }),
+  );
+}
+
 self.addEventListener("message", (event) => {
-  if (event.data === "send-waiting") event.waitUntil(sendWaiting());
+  if (event.data === "send-waiting") event.waitUntil(sendWaiting().then(keepPagesReady));
 });
 
 self.addEventListener("fetch", (event) => {
