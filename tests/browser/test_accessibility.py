@@ -41,7 +41,7 @@ def test_every_patient_page_passes_axe(browser: Browser, live_server, factory, l
     found["start"] = _violations(page)
     page.locator("button[type=submit]").click()
     page.wait_for_url(f"{live_server.url}/today")
-    for path in ("/today", "/plan", "/checkin", "/offline", "/saved"):
+    for path in ("/today", "/plan", "/checkin", "/settings", "/offline", "/saved"):
         page.goto(f"{live_server.url}{path}")
         found[path] = _violations(page)
     page.goto(f"{live_server.url}/checkin")

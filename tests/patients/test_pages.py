@@ -203,3 +203,46 @@ def test_history_lists_check_ins_with_a_pain_chart_and_its_text(client, factory)
     assert '<svg xmlns="http://www.w3.org/2000/svg"' in page.text and 'role="img"' in page.text
     assert "Pain by day: Day 3: 7" in page.text, "the chart's text alternative"
     assert "<td>7</td>" in page.text and "A nurse will contact you" in page.text
+
+
+def test_settings_change_language_channels_and_e_mail(client, factory, engine):
+    from sqlmodel import Session, select
+
+    from aftercare.patients.models import Patient
+
+    _signed_in(client, factory)
+    page = client.get("/settings")
+    assert page.status_code == 200 and "Add the app to your home screen" in page.text
+    saved = client.post("/settings", data={
+        "csrf_token": _csrf(page.text), "language": "ar", "channels": ["email", "calendar"],
+        "email": "ab@example.org",
+    })  # fmt: skip
+    assert saved.status_code == 200 and '<html lang="ar" dir="rtl">' in saved.text
+    assert "/calendar/" in saved.text, "the private calendar link is shown once chosen"
+    with Session(engine) as session:
+        patient = session.exec(select(Patient)).one()
+    assert patient.language == "ar" and patient.email == "ab@example.org"
+    assert patient.channels == ["calendar", "email", "in-app"]
+
+
+def test_settings_refuse_a_bad_e_mail_and_keep_the_old_one(client, factory):
+    _signed_in(client, factory, email="old@example.org")
+    page = client.get("/settings")
+    response = client.post("/settings", data={"csrf_token": _csrf(page.text), "email": "nope"})
+    assert response.status_code == 422 and "Please check the e-mail address." in response.text
+    assert 'value="old@example.org"' in response.text
+    assert client.post("/settings", data={"email": "x@example.org"}).status_code == 403
+
+
+def test_settings_send_a_test_notification(client, factory, engine):
+    from sqlmodel import Session, select
+
+    from aftercare.reminders.models import Reminder
+
+    _signed_in(client, factory)
+    page = client.get("/settings")
+    response = client.post("/settings/test", data={"csrf_token": _csrf(page.text)})
+    assert response.status_code == 200 and "A test notification is on its way" in response.text
+    with Session(engine) as session:
+        purposes = session.exec(select(Reminder.purpose).where(Reminder.purpose == "test")).all()
+    assert purposes == ["test"]

@@ -23,6 +23,8 @@ from aftercare.i18n import _, gettext_for
 from aftercare.patients import service
 from aftercare.patients.models import Patient
 from aftercare.plans.service import plan_of
+from aftercare.reminders.schemas import MeUpdate
+from aftercare.reminders.service import queue_test, update_me
 from aftercare.settings import Settings
 from aftercare.web import (
     browser_language,
@@ -277,3 +279,82 @@ def history_page(
         chart=pain_chart([PainPoint(d, p) for d, p in latest.items()], patient.plan_days, title),
     )
     return _render(request, settings, "patient/history.html", context)
+
+
+LANGUAGE_NAMES = (("en", "English"), ("fr", "Français"), ("ar", "العربية"), ("tr", "Türkçe"))
+
+
+def _settings_page(
+    request: Request,
+    settings: Settings,
+    patient: Patient,
+    app_name: str,
+    saved: str | None = None,
+    errors: bool = False,
+) -> HTMLResponse:
+    context = page_context(
+        request, patient.language, app_name=app_name, languages=LANGUAGE_NAMES,
+        channels=patient.channels, email=patient.email, saved=saved, errors=errors,
+        calendar_url=f"{settings.base_url.rstrip('/')}/calendar/{patient.calendar_token}.ics",
+    )  # fmt: skip
+    code = status.HTTP_422_UNPROCESSABLE_CONTENT if errors else status.HTTP_200_OK
+    return _render(request, settings, "patient/settings.html", context, code)
+
+
+@router.get("/settings", response_model=None)
+def settings_page(
+    request: Request, session: SessionDep, settings: SettingsDep, now: NowDep
+) -> Response:
+    patient = signed_in_patient(request, session, now)
+    if patient is None:
+        return RedirectResponse("/", status_code=status.HTTP_303_SEE_OTHER)
+    clinic = session.get(Clinic, patient.clinic_id)
+    return _settings_page(
+        request, settings, patient, clinic.app_name if clinic else DEFAULT_APP_NAME
+    )
+
+
+@router.post("/settings", response_model=None)
+async def settings_submit(
+    request: Request, session: SessionDep, settings: SettingsDep, now: NowDep
+) -> Response:
+    form = await request.form()
+    check_csrf(request, str(form.get("csrf_token") or ""))
+    patient = signed_in_patient(request, session, now)
+    if patient is None:
+        return RedirectResponse("/", status_code=status.HTTP_303_SEE_OTHER)
+    clinic = session.get(Clinic, patient.clinic_id)
+    app_name = clinic.app_name if clinic else DEFAULT_APP_NAME
+    kept = [c for c in patient.channels if c == "push"]
+    try:
+        changes = MeUpdate.model_validate(
+            {
+                "language": form.get("language") or patient.language,
+                "channels": kept + [str(c) for c in form.getlist("channels")],
+                "email": str(form.get("email") or "") or None,
+            }
+        )
+    except ValidationError:
+        return _settings_page(request, settings, patient, app_name, errors=True)
+    update_me(session, patient, changes, now)
+    message = gettext_for(patient.language).gettext(_("Saved."))
+    return _settings_page(request, settings, patient, app_name, saved=message)
+
+
+@router.post("/settings/test", response_model=None)
+async def settings_test(
+    request: Request, session: SessionDep, settings: SettingsDep, now: NowDep
+) -> Response:
+    form = await request.form()
+    check_csrf(request, str(form.get("csrf_token") or ""))
+    patient = signed_in_patient(request, session, now)
+    if patient is None:
+        return RedirectResponse("/", status_code=status.HTTP_303_SEE_OTHER)
+    clinic = session.get(Clinic, patient.clinic_id)
+    queue_test(session, patient, now, "patient", patient.id)
+    message = gettext_for(patient.language).gettext(
+        _("A test notification is on its way. It should arrive within a minute.")
+    )
+    return _settings_page(
+        request, settings, patient, clinic.app_name if clinic else DEFAULT_APP_NAME, saved=message
+    )
