@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from sqlmodel import Session
 
 from aftercare.accounts.models import Clinic
-from aftercare.accounts.service import patient_by_token, token_owner
+from aftercare.accounts.service import patient_by_token
 from aftercare.accounts.throttle import Attempts
 from aftercare.checkins.chart import PainPoint, pain_chart
 from aftercare.checkins.schemas import CheckInCreate
@@ -53,10 +53,14 @@ def _render(
     return response
 
 
-def signed_in_patient(request: Request, session: Session, now: NowDep) -> Patient | None:
+def signed_in(request: Request, session: Session, now: datetime) -> tuple[Patient, Clinic] | None:
+    """The patient of this phone's session cookie and their clinic, in one query."""
     token = request.cookies.get(SESSION_COOKIE)
-    owner = token_owner(session, token, now) if token else None
-    return session.get(Patient, owner.patient_id) if owner and owner.patient_id else None
+    return patient_by_token(session, token, now) if token else None
+
+
+def to_landing() -> RedirectResponse:
+    return RedirectResponse("/", status_code=status.HTTP_303_SEE_OTHER)
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -114,10 +118,10 @@ def start_submit(
 
 @router.get("/today", response_model=None)
 def today(request: Request, session: SessionDep, settings: SettingsDep, now: NowDep) -> Response:
-    patient = signed_in_patient(request, session, now)
-    if patient is None:
-        return RedirectResponse("/", status_code=status.HTTP_303_SEE_OTHER)
-    clinic = session.get(Clinic, patient.clinic_id)
+    found = signed_in(request, session, now)
+    if found is None:
+        return to_landing()
+    patient, clinic = found
     day = service.recovery_day(patient, now)
     plan_day = None
     if day is not None and day <= patient.plan_days:
@@ -125,11 +129,11 @@ def today(request: Request, session: SessionDep, settings: SettingsDep, now: Now
     context = page_context(
         request,
         patient.language,
-        app_name=clinic.app_name if clinic else DEFAULT_APP_NAME,
+        app_name=clinic.app_name,
         day=day,
         days=patient.plan_days,
         plan_day=plan_day,
-        clinic_phone=clinic.phone if clinic else None,
+        clinic_phone=clinic.phone,
     )
     return _render(request, settings, "patient/today.html", context)
 
@@ -138,14 +142,14 @@ def today(request: Request, session: SessionDep, settings: SettingsDep, now: Now
 def plan_page(
     request: Request, session: SessionDep, settings: SettingsDep, now: NowDep
 ) -> Response:
-    patient = signed_in_patient(request, session, now)
-    if patient is None:
-        return RedirectResponse("/", status_code=status.HTTP_303_SEE_OTHER)
-    clinic = session.get(Clinic, patient.clinic_id)
+    found = signed_in(request, session, now)
+    if found is None:
+        return to_landing()
+    patient, clinic = found
     context = page_context(
         request,
         patient.language,
-        app_name=clinic.app_name if clinic else DEFAULT_APP_NAME,
+        app_name=clinic.app_name,
         plan=plan_of(session, patient),
         today=service.recovery_day(patient, now),
     )
@@ -176,13 +180,11 @@ def checkin_page(
     request: Request, session: SessionDep, settings: SettingsDep, now: NowDep
 ) -> Response:
     """The check-in as a plain form: it works without JavaScript."""
-    patient = signed_in_patient(request, session, now)
-    if patient is None:
-        return RedirectResponse("/", status_code=status.HTTP_303_SEE_OTHER)
-    clinic = session.get(Clinic, patient.clinic_id)
-    return _checkin_form(
-        request, settings, patient, clinic.app_name if clinic else DEFAULT_APP_NAME, {}, {}
-    )
+    found = signed_in(request, session, now)
+    if found is None:
+        return to_landing()
+    patient, clinic = found
+    return _checkin_form(request, settings, patient, clinic.app_name, {}, {})
 
 
 @router.post("/checkin", response_model=None)
@@ -195,7 +197,7 @@ async def checkin_submit(
     writer: Writer = request.app.state.writer
     found = await writer.submit(partial(_patient_and_clinic, token=token, now=now))
     if found is None:
-        return RedirectResponse("/", status_code=status.HTTP_303_SEE_OTHER)
+        return to_landing()
     patient, clinic = found
     body = {
         "id": form.get("id"),
@@ -256,10 +258,10 @@ def _patient_and_clinic(
 def history_page(
     request: Request, session: SessionDep, settings: SettingsDep, now: NowDep
 ) -> Response:
-    patient = signed_in_patient(request, session, now)
-    if patient is None:
-        return RedirectResponse("/", status_code=status.HTTP_303_SEE_OTHER)
-    clinic = session.get(Clinic, patient.clinic_id)
+    found = signed_in(request, session, now)
+    if found is None:
+        return to_landing()
+    patient, clinic = found
     checkins = checkin_history(session, patient, limit=200, offset=0)
     # One point a day: the latest answer of that day.
     latest: dict[int, int] = {}
@@ -274,7 +276,7 @@ def history_page(
     context = page_context(
         request,
         patient.language,
-        app_name=clinic.app_name if clinic else DEFAULT_APP_NAME,
+        app_name=clinic.app_name,
         checkins=checkins,
         chart=pain_chart([PainPoint(d, p) for d, p in latest.items()], patient.plan_days, title),
     )
@@ -305,13 +307,11 @@ def _settings_page(
 def settings_page(
     request: Request, session: SessionDep, settings: SettingsDep, now: NowDep
 ) -> Response:
-    patient = signed_in_patient(request, session, now)
-    if patient is None:
-        return RedirectResponse("/", status_code=status.HTTP_303_SEE_OTHER)
-    clinic = session.get(Clinic, patient.clinic_id)
-    return _settings_page(
-        request, settings, patient, clinic.app_name if clinic else DEFAULT_APP_NAME
-    )
+    found = signed_in(request, session, now)
+    if found is None:
+        return to_landing()
+    patient, clinic = found
+    return _settings_page(request, settings, patient, clinic.app_name)
 
 
 @router.post("/settings", response_model=None)
@@ -320,11 +320,11 @@ async def settings_submit(
 ) -> Response:
     form = await request.form()
     check_csrf(request, str(form.get("csrf_token") or ""))
-    patient = signed_in_patient(request, session, now)
-    if patient is None:
-        return RedirectResponse("/", status_code=status.HTTP_303_SEE_OTHER)
-    clinic = session.get(Clinic, patient.clinic_id)
-    app_name = clinic.app_name if clinic else DEFAULT_APP_NAME
+    found = signed_in(request, session, now)
+    if found is None:
+        return to_landing()
+    patient, clinic = found
+    app_name = clinic.app_name
     kept = [c for c in patient.channels if c == "push"]
     try:
         changes = MeUpdate.model_validate(
@@ -347,14 +347,12 @@ async def settings_test(
 ) -> Response:
     form = await request.form()
     check_csrf(request, str(form.get("csrf_token") or ""))
-    patient = signed_in_patient(request, session, now)
-    if patient is None:
-        return RedirectResponse("/", status_code=status.HTTP_303_SEE_OTHER)
-    clinic = session.get(Clinic, patient.clinic_id)
+    found = signed_in(request, session, now)
+    if found is None:
+        return to_landing()
+    patient, clinic = found
     queue_test(session, patient, now, "patient", patient.id)
     message = gettext_for(patient.language).gettext(
         _("A test notification is on its way. It should arrive within a minute.")
     )
-    return _settings_page(
-        request, settings, patient, clinic.app_name if clinic else DEFAULT_APP_NAME, saved=message
-    )
+    return _settings_page(request, settings, patient, clinic.app_name, saved=message)

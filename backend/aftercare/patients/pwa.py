@@ -3,9 +3,8 @@
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 
-from aftercare.accounts.models import Clinic
 from aftercare.deps import NowDep, SessionDep
-from aftercare.patients.pages import DEFAULT_APP_NAME, signed_in_patient, templates
+from aftercare.patients.pages import DEFAULT_APP_NAME, signed_in, templates
 from aftercare.settings import FRONTEND_DIR
 from aftercare.web import browser_language, page_context
 
@@ -15,9 +14,8 @@ router = APIRouter(include_in_schema=False)
 @router.get("/manifest.webmanifest")
 def manifest(request: Request, session: SessionDep, now: NowDep) -> JSONResponse:
     """The installed app's name is the clinic's neutral one: a home screen shows nothing more."""
-    patient = signed_in_patient(request, session, now)
-    clinic = session.get(Clinic, patient.clinic_id) if patient else None
-    name = clinic.app_name if clinic else DEFAULT_APP_NAME
+    found = signed_in(request, session, now)
+    name = found[1].app_name if found else DEFAULT_APP_NAME
     body = {
         "name": name,
         "short_name": name,
