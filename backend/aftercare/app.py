@@ -11,6 +11,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
@@ -137,6 +138,8 @@ def create_app(
     app.add_exception_handler(RequestValidationError, invalid_request)
 
     app.add_middleware(SecurityHeaders)
+    # Pages, styles and scripts travel compressed: a weak connection pays for every byte.
+    app.add_middleware(GZipMiddleware, minimum_size=500, compresslevel=6)
 
     app.include_router(health_router)
     app.include_router(accounts_router)
