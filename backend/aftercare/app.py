@@ -24,8 +24,10 @@ from aftercare.db import make_engine
 from aftercare.flags.endpoints import router as flags_router
 from aftercare.health import router as health_router
 from aftercare.patients.endpoints import nurse_router, patient_router
+from aftercare.patients.info_pages import router as info_pages
 from aftercare.patients.pages import router as patient_pages
 from aftercare.patients.pwa import router as pwa_router
+from aftercare.privacy.endpoints import router as privacy_router
 from aftercare.protocols.endpoints import router as protocols_router
 from aftercare.protocols.loader import load_protocols
 from aftercare.reminders.endpoints import router as reminders_router
@@ -149,7 +151,9 @@ def create_app(
     app.include_router(checkins_router)
     app.include_router(flags_router)
     app.include_router(reminders_router)
+    app.include_router(privacy_router)
     app.include_router(patient_pages)
+    app.include_router(info_pages)
     app.include_router(pwa_router)
     app.mount("/static", StaticFiles(directory=FRONTEND_DIR / "static"), name="static")
     return app

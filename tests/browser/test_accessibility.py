@@ -41,7 +41,8 @@ def test_every_patient_page_passes_axe(browser: Browser, live_server, factory, l
     found["start"] = _violations(page)
     page.locator("button[type=submit]").click()
     page.wait_for_url(f"{live_server.url}/today")
-    for path in ("/today", "/plan", "/checkin", "/settings", "/offline", "/saved"):
+    for path in ("/today", "/plan", "/checkin", "/settings", "/warning-signs", "/privacy",
+                 "/privacy/delete", "/offline", "/saved"):  # fmt: skip
         page.goto(f"{live_server.url}{path}")
         found[path] = _violations(page)
     page.goto(f"{live_server.url}/checkin")
@@ -53,6 +54,13 @@ def test_every_patient_page_passes_axe(browser: Browser, live_server, factory, l
     found["answer"] = _violations(page)
     page.goto(f"{live_server.url}/history")
     found["/history"] = _violations(page)
+    page.goto(f"{live_server.url}/today")
+    page.locator("form.tick button").first.click()  # a ticked item must read as well
+    page.wait_for_selector("form.tick button[aria-pressed=true]")
+    found["/today ticked"] = _violations(page)
+    page.goto(f"{live_server.url}/privacy/delete")
+    page.locator("button[type=submit]").click()
+    found["deleted"] = _violations(page)
     context.close()
     assert {page: v for page, v in found.items() if v} == {}, json.dumps(found, indent=1)
 

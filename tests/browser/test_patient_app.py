@@ -109,7 +109,7 @@ def test_the_plan_opens_offline_even_if_it_was_never_visited(phone, live_server,
     phone.evaluate("navigator.serviceWorker.ready.then(() => true)")
     phone.reload()  # the app, on opening, fetches the patient's pages ahead
     phone.wait_for_function(
-        "caches.open('pages-v1').then(c => c.match('/plan')).then(Boolean)", timeout=10_000
+        "caches.open('pages-v2').then(c => c.match('/plan')).then(Boolean)", timeout=10_000
     )
     phone.context.set_offline(True)
     phone.goto(f"{live_server.url}/plan")
@@ -157,3 +157,113 @@ def test_a_push_message_shows_only_neutral_text(phone, live_server, factory):
             break
         phone.wait_for_timeout(100)
     assert shown == [{"title": "Care", "body": "Time for your daily check-in", "tag": "r1"}]
+
+
+def _ticked(engine) -> list[str]:
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT key FROM plan_item WHERE done_at IS NOT NULL"))
+        return [row[0] for row in rows]
+
+
+def test_an_item_ticked_off_online_is_stored_without_reloading(phone, live_server, factory, engine):
+    _enrol(phone, live_server, factory)
+    button = phone.locator("form.tick[data-item='d3-shower'] button")
+    button.click()
+    phone.wait_for_selector("form.tick[data-item='d3-shower'] button[aria-pressed=true]")
+    phone.wait_for_function("() => true")
+    for _ in range(50):
+        if _ticked(engine):
+            break
+        phone.wait_for_timeout(100)
+    assert _ticked(engine) == ["d3-shower"]
+    button.click()  # and undone
+    for _ in range(50):
+        if not _ticked(engine):
+            break
+        phone.wait_for_timeout(100)
+    assert _ticked(engine) == []
+
+
+def test_an_item_ticked_off_offline_waits_on_the_phone_and_is_sent_once(
+    phone, live_server, factory, engine
+):
+    _enrol(phone, live_server, factory)
+    phone.evaluate("navigator.serviceWorker.ready.then(() => true)")
+    phone.reload()
+    assert phone.evaluate("Boolean(navigator.serviceWorker.controller)")
+    waiting = phone.locator("#waiting")
+    assert waiting.is_hidden()
+    phone.context.set_offline(True)
+    phone.locator("form.tick[data-item='d3-shower'] button").click()
+    waiting.wait_for(state="visible")
+    assert "saved on this phone" in waiting.inner_text()
+    assert _ticked(engine) == []
+    # The tick is still shown when the app is opened again offline, and the notice with it.
+    phone.reload()
+    phone.wait_for_selector("form.tick[data-item='d3-shower'] button[aria-pressed=true]")
+    waiting.wait_for(state="visible")
+    phone.goto(f"{live_server.url}/plan")
+    waiting.wait_for(state="visible")
+    phone.context.set_offline(False)
+    phone.evaluate("window.dispatchEvent(new Event('online'))")
+    waiting.wait_for(state="hidden", timeout=10_000)
+    assert _ticked(engine) == ["d3-shower"]
+    phone.goto(f"{live_server.url}/today")
+    phone.evaluate("navigator.serviceWorker.ready.then(r => r.active.postMessage('send-waiting'))")
+    phone.wait_for_timeout(300)
+    assert _ticked(engine) == ["d3-shower"]
+    assert (
+        phone.locator("form.tick[data-item='d3-shower'] button").get_attribute("aria-pressed")
+        == "true"
+    )
+
+
+def test_warning_signs_open_offline(phone, live_server, factory):
+    _enrol(phone, live_server, factory)
+    phone.evaluate("navigator.serviceWorker.ready.then(() => true)")
+    phone.reload()
+    phone.wait_for_function(
+        "caches.open('pages-v2').then(c => c.match('/warning-signs')).then(Boolean)",
+        timeout=10_000,
+    )
+    phone.context.set_offline(True)
+    phone.goto(f"{live_server.url}/warning-signs")
+    assert phone.get_by_role("heading", level=1).inner_text() == "Warning signs"
+    assert phone.get_by_role("link", name="Emergency: 112").is_visible()
+    phone.context.set_offline(False)
+
+
+def test_push_that_cannot_reach_a_push_service_fails_kindly(phone, live_server, factory, engine):
+    """This machine reaches no browser push service, so subscribing fails: the page must
+    say so kindly and store nothing. (The route that keeps a subscription is tested over
+    HTTP, and delivery to the service worker through the DevTools protocol.)"""
+    _enrol(phone, live_server, factory)
+    phone.evaluate("navigator.serviceWorker.ready.then(() => true)")
+    phone.goto(f"{live_server.url}/settings")
+    on = phone.get_by_role("button", name="Turn on notifications")
+    on.wait_for(state="visible")
+    assert phone.locator("#push-unsupported").is_hidden()
+    phone.context.grant_permissions(["notifications"])
+    on.click()
+    phone.locator("#push-failed").wait_for(state="visible", timeout=30_000)
+    assert on.is_visible() and phone.locator("#push-off").is_hidden()
+    assert _subscriptions(engine) == 0
+
+
+def test_push_blocked_by_the_patient_says_where_to_allow_it(phone, live_server, factory, engine):
+    _enrol(phone, live_server, factory)
+    phone.evaluate("navigator.serviceWorker.ready.then(() => true)")
+    phone.goto(f"{live_server.url}/settings")
+    phone.get_by_role("button", name="Turn on notifications").click()
+    phone.locator("#push-denied").wait_for(state="visible", timeout=10_000)
+    assert "phone's settings" in phone.locator("#push-denied").inner_text()
+    assert _subscriptions(engine) == 0
+
+
+def _subscriptions(engine) -> int:
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT count(*) FROM push_subscription")).scalar() or 0)

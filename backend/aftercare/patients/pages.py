@@ -5,9 +5,9 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request, status
+from fastapi import APIRouter, Form, Header, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from sqlmodel import Session
 
 from aftercare.accounts.models import Clinic
@@ -21,10 +21,12 @@ from aftercare.checkins.service import receive as receive_checkin
 from aftercare.deps import ClientDep, NowDep, ProtocolsDep, SessionDep, SettingsDep
 from aftercare.i18n import _, gettext_for
 from aftercare.patients import service
+from aftercare.patients.codes import normalise_code
 from aftercare.patients.models import Patient
-from aftercare.plans.service import plan_of
-from aftercare.reminders.schemas import MeUpdate
-from aftercare.reminders.service import queue_test, update_me
+from aftercare.patients.qr import is_code_shaped, qr_svg
+from aftercare.plans.service import plan_of, set_done
+from aftercare.reminders.schemas import MeUpdate, PushSubscriptionCreate
+from aftercare.reminders.service import queue_test, subscribe, unsubscribe, update_me
 from aftercare.settings import Settings
 from aftercare.web import (
     browser_language,
@@ -45,7 +47,7 @@ def _secure(settings: Settings) -> bool:
     return settings.base_url.startswith("https://")
 
 
-def _render(
+def render(
     request: Request, settings: Settings, name: str, context: dict[str, object], code: int = 200
 ) -> HTMLResponse:
     response = templates.TemplateResponse(request, name, context, status_code=code)
@@ -63,10 +65,27 @@ def to_landing() -> RedirectResponse:
     return RedirectResponse("/", status_code=status.HTTP_303_SEE_OTHER)
 
 
+def own_page(
+    request: Request,
+    session: Session,
+    settings: Settings,
+    now: datetime,
+    template: str,
+    **values: object,
+) -> Response:
+    """A page of the signed-in patient, in their language, or the landing page."""
+    found = signed_in(request, session, now)
+    if found is None:
+        return to_landing()
+    patient, clinic = found
+    context = page_context(request, patient.language, app_name=clinic.app_name, **values)
+    return render(request, settings, template, context)
+
+
 @router.get("/", response_class=HTMLResponse)
 def landing(request: Request, settings: SettingsDep) -> HTMLResponse:
     lang = browser_language(request)
-    return _render(
+    return render(
         request,
         settings,
         "patient/landing.html",
@@ -79,7 +98,21 @@ def start(code: str, request: Request, settings: SettingsDep) -> HTMLResponse:
     """Only a page with a button: a link preview fetching this must not spend the code."""
     lang = browser_language(request)
     context = page_context(request, lang, app_name=DEFAULT_APP_NAME, code=code)
-    return _render(request, settings, "patient/start.html", context)
+    return render(request, settings, "patient/start.html", context)
+
+
+@router.get("/start/{code}/qr.svg", response_model=None)
+def start_qr(code: str, request: Request, settings: SettingsDep) -> Response:
+    """The link as a QR code for the nurse to show; like the link, it spends nothing."""
+    if not is_code_shaped(code):
+        return Response(status_code=status.HTTP_404_NOT_FOUND)
+    link = f"{settings.base_url.rstrip('/')}/start/{normalise_code(code)}"
+    title = gettext_for(browser_language(request)).gettext(_("Sign-in link"))
+    return Response(
+        qr_svg(link, title),
+        media_type="image/svg+xml",
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 @router.post("/start/{code}", response_model=None)
@@ -102,7 +135,7 @@ def start_submit(
             attempts.failed()
         context = page_context(request, lang, app_name=DEFAULT_APP_NAME, blocked=blocked)
         code_status = status.HTTP_429_TOO_MANY_REQUESTS if blocked else status.HTTP_400_BAD_REQUEST
-        return _render(request, settings, "patient/code_invalid.html", context, code_status)
+        return render(request, settings, "patient/code_invalid.html", context, code_status)
     _patient_id, token = spent
     response = RedirectResponse("/today", status_code=status.HTTP_303_SEE_OTHER)
     response.set_cookie(
@@ -135,7 +168,31 @@ def today(request: Request, session: SessionDep, settings: SettingsDep, now: Now
         plan_day=plan_day,
         clinic_phone=clinic.phone,
     )
-    return _render(request, settings, "patient/today.html", context)
+    return render(request, settings, "patient/today.html", context)
+
+
+@router.post("/today/done", response_model=None)
+async def tick(
+    request: Request, session: SessionDep, settings: SettingsDep, now: NowDep
+) -> Response:
+    """Tick an item off, or undo it: a plain form, so it works without JavaScript.
+
+    The page's script sends the same form with `Accept: application/json` and
+    gets 204 instead of the page; offline, the service worker keeps it and
+    sends it later. Sending it twice is harmless: the last state wins.
+    """
+    form = await request.form()
+    check_csrf(request, str(form.get("csrf_token") or ""))
+    found = signed_in(request, session, now)
+    if found is None:
+        return to_landing()
+    patient, _clinic = found
+    item = str(form.get("item") or "")
+    if not set_done(session, patient, item, form.get("done") == "1", now):
+        return Response(status_code=status.HTTP_404_NOT_FOUND)
+    if "application/json" in request.headers.get("accept", ""):
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
+    return RedirectResponse(f"/today#item-{item}", status_code=status.HTTP_303_SEE_OTHER)
 
 
 @router.get("/plan", response_model=None)
@@ -153,7 +210,7 @@ def plan_page(
         plan=plan_of(session, patient),
         today=service.recovery_day(patient, now),
     )
-    return _render(request, settings, "patient/plan.html", context)
+    return render(request, settings, "patient/plan.html", context)
 
 
 def _checkin_form(
@@ -172,7 +229,7 @@ def _checkin_form(
         recorded_at=form.get("recorded_at") or datetime.now(UTC).isoformat(),
     )  # fmt: skip
     code = status.HTTP_422_UNPROCESSABLE_CONTENT if errors else status.HTTP_200_OK
-    return _render(request, settings, "patient/checkin.html", context, code)
+    return render(request, settings, "patient/checkin.html", context, code)
 
 
 @router.get("/checkin", response_model=None)
@@ -232,7 +289,7 @@ async def checkin_submit(
         request, patient.language, app_name=clinic.app_name, answer=outcome.answer,
         clinic_phone=clinic.phone, emergency_number=clinic.emergency_number,
     )  # fmt: skip
-    return _render(request, settings, "patient/checkin_answer.html", context)
+    return render(request, settings, "patient/checkin_answer.html", context)
 
 
 def _is_number(text: str | None) -> bool:
@@ -280,7 +337,7 @@ def history_page(
         checkins=checkins,
         chart=pain_chart([PainPoint(d, p) for d, p in latest.items()], patient.plan_days, title),
     )
-    return _render(request, settings, "patient/history.html", context)
+    return render(request, settings, "patient/history.html", context)
 
 
 LANGUAGE_NAMES = (("en", "English"), ("fr", "Français"), ("ar", "العربية"), ("tr", "Türkçe"))
@@ -300,7 +357,7 @@ def _settings_page(
         calendar_url=f"{settings.base_url.rstrip('/')}/calendar/{patient.calendar_token}.ics",
     )  # fmt: skip
     code = status.HTTP_422_UNPROCESSABLE_CONTENT if errors else status.HTTP_200_OK
-    return _render(request, settings, "patient/settings.html", context, code)
+    return render(request, settings, "patient/settings.html", context, code)
 
 
 @router.get("/settings", response_model=None)
@@ -339,6 +396,43 @@ async def settings_submit(
     update_me(session, patient, changes, now)
     message = gettext_for(patient.language).gettext(_("Saved."))
     return _settings_page(request, settings, patient, app_name, saved=message)
+
+
+class PushOff(BaseModel):
+    endpoint: str = Field(min_length=1, max_length=2000)
+
+
+@router.post("/settings/push", response_model=None)
+def settings_push(
+    request: Request,
+    subscription: PushSubscriptionCreate,
+    session: SessionDep,
+    now: NowDep,
+    x_csrf_token: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Keep this phone's push subscription (the page's script sends it as JSON)."""
+    check_csrf(request, x_csrf_token)
+    found = signed_in(request, session, now)
+    if found is None:
+        return Response(status_code=status.HTTP_401_UNAUTHORIZED)
+    subscribe(session, found[0], subscription, now)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/settings/push/off", response_model=None)
+def settings_push_off(
+    request: Request,
+    body: PushOff,
+    session: SessionDep,
+    now: NowDep,
+    x_csrf_token: Annotated[str | None, Header()] = None,
+) -> Response:
+    check_csrf(request, x_csrf_token)
+    found = signed_in(request, session, now)
+    if found is None:
+        return Response(status_code=status.HTTP_401_UNAUTHORIZED)
+    unsubscribe(session, found[0], body.endpoint, now)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/settings/test", response_model=None)

@@ -62,6 +62,8 @@ class EnrollmentPublic(BaseModel):
     id: uuid.UUID
     enrollment_code: str
     enrollment_url: str
+    # The same link as a QR code (SVG) to show on a screen or print.
+    enrollment_qr_url: str
     expires_at: datetime
 
 

@@ -106,10 +106,12 @@ def _issue_code(
             expires_at=expires_at,
         )
     )
+    link = f"{settings.base_url.rstrip('/')}/start/{code}"
     return EnrollmentPublic(
         id=patient_id,
         enrollment_code=code,
-        enrollment_url=f"{settings.base_url.rstrip('/')}/start/{code}",
+        enrollment_url=link,
+        enrollment_qr_url=f"{link}/qr.svg",
         expires_at=expires_at,
     )
 

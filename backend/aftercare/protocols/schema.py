@@ -254,6 +254,9 @@ class ProcedureFile(Strict):
     languages: tuple[str, ...] = Field(min_length=1)
     name: Text
     days: int = Field(ge=1, le=365)
+    # What is normal while recovering; the Warning signs page shows it beside the
+    # `warning-signs` item (what is not normal) and the clinic's numbers.
+    normal: Text | None = None
     defaults: Defaults = Defaults()
     items: tuple[ItemSpec, ...] = Field(min_length=1)
     rules: tuple[RuleChange, ...] = ()

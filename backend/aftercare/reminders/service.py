@@ -70,6 +70,29 @@ def subscribe(
     session.commit()
 
 
+def unsubscribe(session: Session, patient: Patient, endpoint: str, now: datetime) -> None:
+    """Forget this phone's push subscription; with none left, push is no longer a channel."""
+    for row in session.exec(
+        select(PushSubscription).where(
+            PushSubscription.patient_id == patient.id, PushSubscription.endpoint == endpoint
+        )
+    ):
+        session.delete(row)
+    session.flush()
+    remaining = session.exec(
+        select(PushSubscription.id).where(
+            PushSubscription.patient_id == patient.id,
+            PushSubscription.retired_at.is_(None),  # type: ignore[union-attr]
+        )
+    ).first()
+    if remaining is None and "push" in patient.channels:
+        patient.channels = [c for c in patient.channels if c != "push"]
+        session.add(patient)
+        session.flush()
+        rebuild(session, patient, now)
+    session.commit()
+
+
 def queue_test(
     session: Session, patient: Patient, now: datetime, actor: str, actor_id: uuid.UUID
 ) -> list[str]:

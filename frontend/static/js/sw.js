@@ -1,12 +1,14 @@
 // The service worker: the app shell from the cache, pages from the network
 // with the last good copy when offline. Served at /sw.js so its scope is the app.
-const VERSION = "v1";
+const VERSION = "v2";
 const SHELL = `shell-${VERSION}`;
 const PAGES = `pages-${VERSION}`;
 const SHELL_FILES = [
   "/static/css/patient.css",
   "/static/js/quick-exit.js",
-  "/static/js/register-sw.js",
+  "/static/js/app.js",
+  "/static/js/outbox.js",
+  "/static/js/push.js",
   "/static/icons/icon-192.png",
   "/offline",
   "/saved",
@@ -25,80 +27,92 @@ self.addEventListener("activate", (event) => {
   );
 });
 
-// Check-ins made offline wait here, with their ids, until the network is back.
-// Sending one twice is harmless: the server stores a check-in once per id.
-const DB_NAME = "outbox";
+// Check-ins and ticks made offline wait in IndexedDB (outbox.js), with their ids,
+// until the network is back. Sending one twice is harmless: the server stores a
+// check-in once per id, and a tick's last state wins.
+importScripts("/static/js/outbox.js");
 
-function openOutbox() {
-  return new Promise((resolve, reject) => {
-    const open = indexedDB.open(DB_NAME, 1);
-    open.onupgradeneeded = () => open.result.createObjectStore("checkins", { keyPath: "id" });
-    open.onsuccess = () => resolve(open.result);
-    open.onerror = () => reject(open.error);
-  });
+const QUEUED = { "/checkin": "checkins", "/today/done": "ticks" };
+
+async function tellPages() {
+  const pages = await self.clients.matchAll({ type: "window" });
+  for (const page of pages) page.postMessage("outbox-changed");
 }
 
-async function outbox(mode, work) {
-  const db = await openOutbox();
-  return new Promise((resolve, reject) => {
-    const tx = db.transaction("checkins", mode);
-    const result = work(tx.objectStore("checkins"));
-    tx.oncomplete = () => resolve(result.result);
-    tx.onerror = () => reject(tx.error);
-  });
-}
-
-async function keepForLater(request) {
+async function keepForLater(request, store) {
   const body = await request.text();
-  const id = new URLSearchParams(body).get("id") || String(Date.now());
-  await outbox("readwrite", (store) => store.put({ id, body }));
+  const form = new URLSearchParams(body);
+  // A check-in is kept under its own id; a tick under its item, so only the last one counts.
+  const id = (store === "ticks" ? form.get("item") : form.get("id")) || String(Date.now());
+  await self.outbox.put(store, { id, body, done: form.get("done") === "1" });
   if (self.registration.sync) {
-    try { await self.registration.sync.register("checkins"); } catch (e) { /* not offered */ }
+    try { await self.registration.sync.register("outbox"); } catch (e) { /* not offered */ }
+  }
+  await tellPages();
+  if ((request.headers.get("Accept") || "").includes("application/json")) {
+    return new Response(null, { status: 202 });
   }
   return Response.redirect("/saved", 303);
 }
 
 async function sendWaiting() {
-  const waiting = await outbox("readonly", (store) => store.getAll());
-  for (const item of waiting || []) {
-    try {
-      const response = await fetch("/checkin", {
-        method: "POST",
-        body: item.body,
-        headers: { "Content-Type": "application/x-www-form-urlencoded" },
-        credentials: "same-origin",
-        redirect: "manual",
-      });
-      // Sent (or refused for good): either way it must not be sent again.
-      if (response.ok || response.status === 422 || response.status === 403) {
-        await outbox("readwrite", (store) => store.delete(item.id));
+  let sent = false;
+  for (const [path, store] of Object.entries(QUEUED)) {
+    for (const item of (await self.outbox.all(store)) || []) {
+      let response;
+      try {
+        response = await fetch(path, {
+          method: "POST",
+          body: item.body,
+          headers: { "Content-Type": "application/x-www-form-urlencoded", Accept: "application/json" },
+          credentials: "same-origin",
+          redirect: "manual",
+        });
+      } catch (e) {
+        if (sent) await tellPages();
+        return; // still offline: try again later
       }
-    } catch (e) {
-      return; // still offline: try again later
+      // Sent, or refused for good (a 4xx other than "try later"): either way it
+      // must not be sent again. A redirect (signed out) or a 5xx keeps it.
+      const refused = response.status >= 400 && response.status < 500 && ![408, 429].includes(response.status);
+      if (response.ok || refused) {
+        await self.outbox.remove(store, item.id);
+        sent = true;
+      }
     }
   }
+  if (sent) await tellPages();
 }
 
 self.addEventListener("sync", (event) => {
-  if (event.tag === "checkins") event.waitUntil(sendWaiting());
+  if (event.tag === "outbox" || event.tag === "checkins") event.waitUntil(sendWaiting());
 });
 
 // The patient's own pages, fetched ahead so that they open offline even if
 // they were never visited; only real pages are kept, never a redirect.
-const OWN_PAGES = ["/today", "/plan", "/history", "/checkin"];
+const OWN_PAGES = ["/today", "/plan", "/history", "/checkin", "/warning-signs"];
+
+// At most every few minutes: opening the app must not cost the whole set each time.
+const READY_EVERY_MS = 5 * 60 * 1000;
+let readyAt = 0;
 
 async function keepPagesReady() {
+  if (Date.now() - readyAt < READY_EVERY_MS) return;
   const cache = await caches.open(PAGES);
-  await Promise.all(
+  const kept = await Promise.all(
     OWN_PAGES.map(async (path) => {
       try {
         const response = await fetch(path, { credentials: "same-origin", redirect: "manual" });
-        if (response.ok && response.type === "basic") await cache.put(path, response);
+        if (!response.ok || response.type !== "basic") return false;
+        await cache.put(path, response);
+        return true;
       } catch (e) {
-        /* offline: keep the copies we have */
+        return false; // offline: keep the copies we have
       }
     }),
   );
+  // Only a full round counts: a signed-out or offline try is made again next time.
+  if (kept.every(Boolean)) readyAt = Date.now();
 }
 
 self.addEventListener("message", (event) => {
@@ -108,9 +122,10 @@ self.addEventListener("message", (event) => {
 self.addEventListener("fetch", (event) => {
   const request = event.request;
   const url = new URL(request.url);
-  if (request.method === "POST" && url.origin === self.location.origin && url.pathname === "/checkin") {
+  const store = QUEUED[url.pathname];
+  if (request.method === "POST" && url.origin === self.location.origin && store) {
     const copy = request.clone();
-    event.respondWith(fetch(request).catch(() => keepForLater(copy)));
+    event.respondWith(fetch(request).catch(() => keepForLater(copy, store)));
     return;
   }
   if (request.method !== "GET" || url.origin !== self.location.origin) return;
