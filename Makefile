@@ -43,10 +43,11 @@ test-sqlite: install $(CHROMIUM) $(AXE)
 test-postgres: install $(CHROMIUM) $(AXE)
 	AFTERCARE_TEST_DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest -m "not packaging"
 
-bench: install
+bench: install $(CHROMIUM)
 	@command -v wrk >/dev/null || (apt-get update -q && apt-get install -y -q wrk)
 	$(BIN)/python bench/checkins.py
 	$(BIN)/python bench/dispatch.py
+	$(BIN)/python bench/budgets.py
 
 wheel: install
 	$(BIN)/python -m build --wheel

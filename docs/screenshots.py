@@ -3,7 +3,8 @@
     .venv/bin/python docs/screenshots.py
 
 Runs the demo on a fresh SQLite database, enrols the first demo patient in
-Debian's Chromium, checks in once, and saves Today, Check-in and History to
+Debian's Chromium, ticks an item off, checks in once, and saves Today, Check-in,
+History and Warning signs to
 docs/screenshots/.
 """
 
@@ -55,6 +56,8 @@ def main() -> None:
             page.goto(link.group(1))
             page.locator("button[type=submit]").click()
             page.wait_for_url(f"{base}/today")
+            page.locator("form.tick button").first.click()
+            page.wait_for_selector("form.tick button[aria-pressed=true]")
             page.screenshot(path=str(out / "today.png"), full_page=False)
             page.goto(f"{base}/checkin")
             page.screenshot(path=str(out / "checkin.png"), full_page=False)
@@ -66,6 +69,8 @@ def main() -> None:
             page.locator("button[type=submit]").click()
             page.goto(f"{base}/history")
             page.screenshot(path=str(out / "history.png"), full_page=False)
+            page.goto(f"{base}/warning-signs")
+            page.screenshot(path=str(out / "warning-signs.png"), full_page=False)
             browser.close()
     finally:
         server.terminate()

@@ -27,6 +27,7 @@ from aftercare.patients.endpoints import nurse_router, patient_router
 from aftercare.patients.info_pages import router as info_pages
 from aftercare.patients.pages import router as patient_pages
 from aftercare.patients.pwa import router as pwa_router
+from aftercare.patients.settings_pages import router as settings_pages
 from aftercare.privacy.endpoints import router as privacy_router
 from aftercare.protocols.endpoints import router as protocols_router
 from aftercare.protocols.loader import load_protocols
@@ -154,6 +155,7 @@ def create_app(
     app.include_router(privacy_router)
     app.include_router(patient_pages)
     app.include_router(info_pages)
+    app.include_router(settings_pages)
     app.include_router(pwa_router)
     app.mount("/static", StaticFiles(directory=FRONTEND_DIR / "static"), name="static")
     return app

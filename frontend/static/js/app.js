@@ -21,50 +21,8 @@ if ("serviceWorker" in navigator) {
   sendWaiting();
   window.addEventListener("online", sendWaiting);
   navigator.serviceWorker.addEventListener("message", (event) => {
-    if (event.data === "outbox-changed") showWaiting().then(applyWaitingTicks);
+    if (event.data === "outbox-changed") showWaiting();
   });
 }
-
-// Ticking an item off: the form works without this script; with it, the page
-// does not reload, and offline the service worker keeps the tick for later.
-function setTick(form, done) {
-  const button = form.querySelector("button");
-  form.querySelector("input[name=done]").value = done ? "0" : "1";
-  button.setAttribute("aria-pressed", done ? "true" : "false");
-  form.closest(".item")?.classList.toggle("item-done", done);
-}
-
-async function applyWaitingTicks() {
-  if (!self.outbox) return;
-  try {
-    for (const tick of await self.outbox.all("ticks")) {
-      const form = document.querySelector(`form.tick[data-item="${CSS.escape(tick.id)}"]`);
-      if (form) setTick(form, tick.done);
-    }
-  } catch (e) {
-    /* nothing waits */
-  }
-}
-
-for (const form of document.querySelectorAll("form.tick")) {
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const body = new URLSearchParams(new FormData(form));
-    const done = body.get("done") === "1";
-    setTick(form, done);
-    try {
-      const response = await fetch(form.action, {
-        method: "POST",
-        body,
-        headers: { Accept: "application/json" },
-        credentials: "same-origin",
-      });
-      if (!response.ok) setTick(form, !done);
-    } catch (e) {
-      setTick(form, !done); // no service worker to keep it: say it was not done
-    }
-    showWaiting();
-  });
-}
-
-showWaiting().then(applyWaitingTicks);
+document.addEventListener("outbox-changed", showWaiting);
+showWaiting();

@@ -9,6 +9,7 @@ const SHELL_FILES = [
   "/static/js/app.js",
   "/static/js/outbox.js",
   "/static/js/push.js",
+  "/static/js/tick.js",
   "/static/icons/icon-192.png",
   "/offline",
   "/saved",
