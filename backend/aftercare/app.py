@@ -20,9 +20,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from aftercare import __version__
 from aftercare.accounts.endpoints import router as accounts_router
 from aftercare.checkins.endpoints import router as checkins_router
+from aftercare.console.audit import router as console_audit
+from aftercare.console.clinic import router as console_clinic
+from aftercare.console.enrol import router as console_enrol
+from aftercare.console.pages import router as console_router
+from aftercare.console.patients import router as console_patients
+from aftercare.console.queue import router as console_queue
+from aftercare.console.report import router as console_report
 from aftercare.db import make_engine
 from aftercare.flags.endpoints import router as flags_router
 from aftercare.health import router as health_router
+from aftercare.messages.endpoints import router as messages_api
+from aftercare.messages.pages import router as messages_pages
 from aftercare.patients.endpoints import nurse_router, patient_router
 from aftercare.patients.info_pages import router as info_pages
 from aftercare.patients.pages import router as patient_pages
@@ -157,5 +166,14 @@ def create_app(
     app.include_router(info_pages)
     app.include_router(settings_pages)
     app.include_router(pwa_router)
+    app.include_router(console_router)
+    app.include_router(console_queue)
+    app.include_router(console_patients)
+    app.include_router(console_enrol)
+    app.include_router(console_report)
+    app.include_router(console_audit)
+    app.include_router(console_clinic)
+    app.include_router(messages_api)
+    app.include_router(messages_pages)
     app.mount("/static", StaticFiles(directory=FRONTEND_DIR / "static"), name="static")
     return app

@@ -6,6 +6,7 @@ from aftercare.accounts.models import AccessToken, AuthFailure, Clinic, Nurse
 from aftercare.audit.models import AuditEvent
 from aftercare.checkins.models import CheckIn
 from aftercare.flags.models import Flag
+from aftercare.messages.models import Message
 from aftercare.patients.models import EnrollmentCode, Patient
 from aftercare.plans.models import PlanItem
 from aftercare.reminders.models import PushSubscription, Reminder, ServerKey
@@ -20,6 +21,7 @@ __all__ = [
     "Clinic",
     "EnrollmentCode",
     "Flag",
+    "Message",
     "Nurse",
     "Patient",
     "PlanItem",

@@ -17,6 +17,7 @@ from aftercare.accounts.service import issue_token
 from aftercare.audit.models import AuditEvent
 from aftercare.checkins.schemas import CheckInPublic
 from aftercare.flags.models import Flag
+from aftercare.messages.models import Message
 from aftercare.models import metadata
 from aftercare.patients.models import Patient
 from aftercare.privacy import fhir
@@ -254,6 +255,9 @@ def test_erasing_removes_every_row_of_the_patient_and_signs_every_device_out(
             Reminder(nurse_id=nurse_id, flag_id=uuid.UUID(mine["id"]), purpose="escalation",
                      channel="push", due_at=datetime.now(UTC))
         )  # fmt: skip
+        clinic_id = session.exec(select(Nurse.clinic_id).where(Nurse.id == nurse_id)).one()
+        for sender in ("patient", "nurse"):
+            session.add(Message(clinic_id=clinic_id, patient_id=pid, sender=sender, body="hi"))
         session.commit()
         before = _patient_rows(session, pid)
         other_before = _patient_rows(session, oid)

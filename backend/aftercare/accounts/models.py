@@ -1,5 +1,5 @@
 import uuid
-from datetime import datetime
+from datetime import datetime, time
 
 from sqlmodel import Field, SQLModel
 
@@ -21,6 +21,11 @@ class Clinic(SQLModel, table=True):
     app_name: str = Field(default="Care", max_length=40)
     # Minutes a red flag may wait for acknowledgement before nurses are alerted.
     ack_target_minutes: int = 15
+    # When nurses work (the clinic's own time zone): "within the working day".
+    work_start: time = Field(default=time(8, 0))
+    work_end: time = Field(default=time(18, 0))
+    # A console left alone this long signs itself out.
+    session_timeout_minutes: int = 15
     created_at: datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
 
 
@@ -50,6 +55,10 @@ class AccessToken(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
     expires_at: datetime = Field(sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # "api" (bearer), "device" (a patient's phone) or "console" (a nurse's browser,
+    # which signs out after the clinic's inactivity timeout, counted from last_used_at).
+    kind: str = Field(default="api", max_length=10)
+    last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class AuthFailure(SQLModel, table=True):

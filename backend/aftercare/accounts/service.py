@@ -57,6 +57,7 @@ def issue_token(
     *,
     nurse_id: uuid.UUID | None = None,
     patient_id: uuid.UUID | None = None,
+    kind: str | None = None,
 ) -> str:
     token = new_token()
     session.add(
@@ -66,6 +67,8 @@ def issue_token(
             patient_id=patient_id,
             created_at=now,
             expires_at=now + lifetime,
+            kind=kind or ("device" if patient_id else "api"),
+            last_used_at=now,
         )
     )
     return token
@@ -82,6 +85,9 @@ def token_owner(session: Session, token: str, now: datetime) -> TokenOwner | Non
         select(AccessToken).where(AccessToken.token_hash == token_digest(token))
     ).first()
     if row is None or row.revoked_at is not None or row.expires_at <= now:
+        return None
+    # A console's cookie is no bearer token: it lives only as long as the console is in use.
+    if row.kind == "console":
         return None
     return TokenOwner(nurse_id=row.nurse_id, patient_id=row.patient_id)
 

@@ -22,4 +22,6 @@ class AuditEvent(SQLModel, table=True):
     action: str = Field(max_length=40)
     subject: str = Field(max_length=20)
     subject_id: str = Field(max_length=64)
+    # From where: the client's address as the server saw it (behind a proxy, its header).
+    client: str | None = Field(default=None, max_length=100)
     detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

@@ -19,6 +19,8 @@ def record(
     action: str,
     subject: str,
     subject_id: object,
+    *,
+    client: str | None = None,
     **detail: Any,
 ) -> None:
     """Add an audit row to the caller's transaction: it lands with the change or not at all."""
@@ -32,6 +34,7 @@ def record(
             "action": action,
             "subject": subject,
             "subject_id": str(subject_id),
+            "client": client[:100] if client else None,
             "detail": detail,
         },
     )

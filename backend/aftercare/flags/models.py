@@ -40,5 +40,7 @@ class Flag(SQLModel, table=True):
     resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     resolved_by: uuid.UUID | None = Field(default=None, foreign_key="nurse.id")
     resolution_note: str | None = Field(default=None, max_length=2000)
+    # called-patient, advised-to-come-in, sent-to-emergency or no-action-needed.
+    resolution_outcome: str | None = Field(default=None, max_length=30)
     # Alerts sent to the clinic's nurses while this red flag waited.
     escalations: int = 0

@@ -15,6 +15,7 @@ from aftercare.checkins.models import CheckIn
 from aftercare.checkins.schemas import CheckInPublic
 from aftercare.checkins.service import history
 from aftercare.flags.models import Flag
+from aftercare.messages.models import Message
 from aftercare.patients.models import EnrollmentCode, Patient
 from aftercare.plans.models import PlanItem
 from aftercare.plans.service import plan_of
@@ -80,6 +81,7 @@ def erase_patient(session: Session, patient: Patient, now: datetime) -> bool:
     session.exec(delete(Flag).where(col(Flag.patient_id) == patient_id))
     session.exec(delete(CheckIn).where(col(CheckIn.patient_id) == patient_id))
     session.exec(delete(PlanItem).where(col(PlanItem.patient_id) == patient_id))
+    session.exec(delete(Message).where(col(Message.patient_id) == patient_id))
     session.exec(delete(PushSubscription).where(col(PushSubscription.patient_id) == patient_id))
     session.exec(delete(AccessToken).where(col(AccessToken.patient_id) == patient_id))
     session.exec(delete(EnrollmentCode).where(col(EnrollmentCode.patient_id) == patient_id))

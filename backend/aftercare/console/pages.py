@@ -1,0 +1,108 @@
+"""Signing in and out of the console."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request, status
+from fastapi.responses import RedirectResponse, Response
+from sqlmodel import Session, col, delete
+
+from aftercare.accounts.models import AuthFailure
+from aftercare.accounts.service import authenticate_nurse, normalise_email
+from aftercare.accounts.throttle import Attempts
+from aftercare.console.session import close_every_session, close_session, console_user, open_session
+from aftercare.console.web import CONSOLE_COOKIE, SIGN_IN, ConsoleDep, audit, client_of, render
+from aftercare.deps import NowDep, SessionDep, SettingsDep
+from aftercare.web import check_csrf
+
+router = APIRouter(include_in_schema=False)
+QUEUE = "/console/queue"
+
+
+def unlock(session: Session, email: str) -> None:
+    """Forget an account's failed sign-ins (an admin reset its password)."""
+    session.exec(
+        delete(AuthFailure).where(
+            col(AuthFailure.scope) == "console-account",
+            col(AuthFailure.client) == normalise_email(email)[:100],
+        )
+    )
+
+
+@router.get("/console", response_model=None)
+def console_home(request: Request, session: SessionDep, now: NowDep) -> Response:
+    """The flag queue once signed in; the sign-in page before."""
+    token = request.cookies.get(CONSOLE_COOKIE)
+    found = console_user(session, token, now) if token else None
+    target = QUEUE if found else SIGN_IN
+    return RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)
+
+
+@router.get("/console/sign-in", response_model=None)
+def sign_in_page(request: Request, timeout: bool = False, signed_out: bool = False) -> Response:
+    return render(request, None, "console/sign_in.html", timeout=timeout, signed_out=signed_out)
+
+
+@router.post("/console/sign-in", response_model=None)
+def sign_in(
+    request: Request,
+    csrf_token: Annotated[str | None, Form()],
+    email: Annotated[str, Form(max_length=254)],
+    password: Annotated[str, Form(max_length=1000)],
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+) -> Response:
+    check_csrf(request, csrf_token)
+    # Counted per browser and per account: a slow guesser spreading over many
+    # addresses and one hammering a single account are both stopped.
+    by_client = Attempts(session, settings, "console", client_of(request), now)
+    by_account = Attempts(session, settings, "console-account", normalise_email(email), now)
+    if by_client.blocked or by_account.blocked:
+        return render(request, None, "console/sign_in.html", status.HTTP_429_TOO_MANY_REQUESTS,
+                      locked=True, email=email)  # fmt: skip
+    nurse = authenticate_nurse(session, email, password)
+    if nurse is None:
+        by_client.failed()
+        by_account.failed()
+        return render(request, None, "console/sign_in.html", status.HTTP_401_UNAUTHORIZED,
+                      wrong=True, email=email)  # fmt: skip
+    token = open_session(session, nurse, now)
+    response = RedirectResponse(QUEUE, status_code=status.HTTP_303_SEE_OTHER)
+    response.set_cookie(
+        CONSOLE_COOKIE, token, httponly=True, samesite="strict", path="/console",
+        secure=settings.base_url.startswith("https://"),
+    )  # fmt: skip
+    return response
+
+
+def _signed_out() -> Response:
+    response = RedirectResponse(f"{SIGN_IN}?signed_out=1", status_code=status.HTTP_303_SEE_OTHER)
+    response.delete_cookie(CONSOLE_COOKIE, path="/console")
+    return response
+
+
+@router.post("/console/sign-out", response_model=None)
+def sign_out(
+    request: Request,
+    csrf_token: Annotated[str | None, Form()],
+    user: ConsoleDep,
+    session: SessionDep,
+    now: NowDep,
+) -> Response:
+    check_csrf(request, csrf_token)
+    close_session(session, user.token_id, now)
+    return _signed_out()
+
+
+@router.post("/console/sign-out-everywhere", response_model=None)
+def sign_out_everywhere(
+    request: Request,
+    csrf_token: Annotated[str | None, Form()],
+    user: ConsoleDep,
+    session: SessionDep,
+    now: NowDep,
+) -> Response:
+    check_csrf(request, csrf_token)
+    audit(session, request, user, now, "nurse.signed-out-everywhere", "nurse", user.nurse.id)
+    close_every_session(session, user.nurse.id, now)
+    return _signed_out()

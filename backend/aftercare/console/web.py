@@ -1,0 +1,78 @@
+"""What every console page shares: the signed-in nurse, rendering, the audit trail."""
+
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.responses import HTMLResponse
+
+from aftercare.audit.service import record
+from aftercare.console.session import ConsoleUser, console_user
+from aftercare.deps import NowDep, SessionDep
+from aftercare.web import browser_language, make_templates, page_context, set_csrf_cookie
+
+CONSOLE_COOKIE = "console"
+SIGN_IN = "/console/sign-in"
+templates = make_templates()
+
+
+def _to_sign_in(reason: str | None = None) -> HTTPException:
+    location = f"{SIGN_IN}?{reason}=1" if reason else SIGN_IN
+    return HTTPException(status_code=status.HTTP_303_SEE_OTHER, headers={"Location": location})
+
+
+def current_console_user(request: Request, session: SessionDep, now: NowDep) -> ConsoleUser:
+    """The nurse signed in on this browser, or a redirect to the sign-in page."""
+    token = request.cookies.get(CONSOLE_COOKIE)
+    found = console_user(session, token, now) if token else None
+    if found is False:
+        raise _to_sign_in("timeout")
+    if not isinstance(found, ConsoleUser):
+        raise _to_sign_in()
+    return found
+
+
+def current_admin(user: Annotated[ConsoleUser, Depends(current_console_user)]) -> ConsoleUser:
+    # Not "forbidden": a page an ordinary nurse cannot use does not exist for them.
+    if not user.is_admin:
+        raise HTTPException(status_code=status.HTTP_404_NOT_FOUND)
+    return user
+
+
+ConsoleDep = Annotated[ConsoleUser, Depends(current_console_user)]
+AdminDep = Annotated[ConsoleUser, Depends(current_admin)]
+
+
+def client_of(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def render(
+    request: Request,
+    user: ConsoleUser | None,
+    template: str,
+    code: int = status.HTTP_200_OK,
+    **values: Any,
+) -> HTMLResponse:
+    """A console page in the nurse's browser language; never kept in a cache."""
+    lang = browser_language(request)
+    context = page_context(request, lang, user=user, clinic=user.clinic if user else None, **values)
+    response = templates.TemplateResponse(request, template, context, status_code=code)
+    secure = request.app.state.settings.base_url.startswith("https://")
+    set_csrf_cookie(request, response, secure)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def audit(
+    session: SessionDep,
+    request: Request,
+    user: ConsoleUser,
+    now: Any,
+    action: str,
+    subject: str,
+    subject_id: object,
+    **detail: Any,
+) -> None:
+    """Add who did what, to what, when and from where to the caller's transaction."""
+    record(session, now, user.clinic.id, "nurse", user.nurse.id, action, subject, subject_id,
+           client=client_of(request), **detail)  # fmt: skip
