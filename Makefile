@@ -48,6 +48,7 @@ bench: install $(CHROMIUM)
 	$(BIN)/python bench/checkins.py
 	$(BIN)/python bench/dispatch.py
 	$(BIN)/python bench/budgets.py
+	$(BIN)/python bench/console.py
 
 wheel: install
 	$(BIN)/python -m build --wheel

@@ -85,7 +85,9 @@ def serve(
         )
     load_protocols_or_exit(settings)
     upgrade_database(settings)
-    uvicorn.run(create_app(settings, run_jobs=True), host=host, port=port, proxy_headers=True)
+    # Open live queues (Server-Sent Events) would hold a restart for minutes otherwise.
+    uvicorn.run(create_app(settings, run_jobs=True), host=host, port=port, proxy_headers=True,
+                timeout_graceful_shutdown=5)  # fmt: skip
 
 
 @app.command()
@@ -138,7 +140,7 @@ def demo() -> None:
     upgrade_database(settings)
     patients = seed_demo(make_engine(settings.database_url), settings, protocols, datetime.now(UTC))
     base = settings.base_url.rstrip("/")
-    typer.echo(f"Nurse sign-in:  e-mail {DEMO_NURSE}  password {DEMO_PASSWORD}")
+    typer.echo(f"Nurse console:  {base}/console  e-mail {DEMO_NURSE}  password {DEMO_PASSWORD}")
     typer.echo(
         f"API token:      curl -s -d username={DEMO_NURSE} -d password={DEMO_PASSWORD} "
         f"{base}/api/v1/auth/token"
@@ -181,6 +183,72 @@ def nurse_create(
         raise fail(f"a nurse with the e-mail {email} already exists") from None
     role = "admin " if admin else ""
     typer.echo(f"Created {role}nurse {email.strip().lower()} in clinic {clinic}.")
+
+
+def _change_nurse(email: str, action: str, password: str = "") -> None:
+    """Disable, enable or reset the password of a nurse, as an admin does in the console."""
+    from sqlmodel import Session
+
+    from aftercare.console.nurses import (
+        Actor,
+        NurseProblem,
+        nurse_by_email,
+        reset_password,
+        set_active,
+    )
+    from aftercare.db import make_engine
+    from aftercare.dbtypes import utc_now
+
+    settings = load_settings()
+    upgrade_database(settings)
+    # The command line has no signed-in nurse: the audit trail names it "system".
+    actor = Actor("system", None, "cli")
+    with Session(make_engine(settings.database_url)) as session:
+        nurse = nurse_by_email(session, email)
+        if nurse is None:
+            raise fail(f"no nurse has the e-mail {email}", code=2)
+        try:
+            if action == "password":
+                reset_password(session, nurse, password, utc_now(), actor)
+            else:
+                set_active(session, nurse, action == "enable", utc_now(), actor)
+        except NurseProblem as problem:
+            raise fail(problem.message, code=2) from None
+
+
+@nurse_app.command("disable")
+def nurse_disable(
+    email: Annotated[str, typer.Argument(help="The nurse's e-mail.")],
+) -> None:
+    """Disable a nurse's account and sign it out everywhere at once."""
+    _change_nurse(email, "disable")
+    typer.echo(f"Disabled nurse {email.strip().lower()}; every session was signed out.")
+
+
+@nurse_app.command("enable")
+def nurse_enable(
+    email: Annotated[str, typer.Argument(help="The nurse's e-mail.")],
+) -> None:
+    """Enable a disabled nurse's account again."""
+    _change_nurse(email, "enable")
+    typer.echo(f"Enabled nurse {email.strip().lower()}.")
+
+
+@nurse_app.command("reset-password")
+def nurse_reset_password(
+    email: Annotated[str, typer.Argument(help="The nurse's e-mail.")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the new password from standard input.")
+    ] = False,
+) -> None:
+    """Set a new password, sign the nurse out everywhere and lift a sign-in lockout."""
+    if not password_stdin:
+        raise fail("give the new password on standard input with --password-stdin", code=2)
+    password = sys.stdin.readline().rstrip("\r\n")
+    if len(password) < 12:
+        raise fail("the password must have at least 12 characters", code=2)
+    _change_nurse(email, "password", password)
+    typer.echo(f"Changed the password of nurse {email.strip().lower()}; sessions signed out.")
 
 
 @protocol_app.command("check")

@@ -41,8 +41,8 @@ def test_every_patient_page_passes_axe(browser: Browser, live_server, factory, l
     found["start"] = _violations(page)
     page.locator("button[type=submit]").click()
     page.wait_for_url(f"{live_server.url}/today")
-    for path in ("/today", "/plan", "/checkin", "/settings", "/warning-signs", "/privacy",
-                 "/privacy/delete", "/offline", "/saved"):  # fmt: skip
+    for path in ("/today", "/plan", "/checkin", "/messages", "/settings", "/warning-signs",
+                 "/privacy", "/privacy/delete", "/offline", "/saved"):  # fmt: skip
         page.goto(f"{live_server.url}{path}")
         found[path] = _violations(page)
     page.goto(f"{live_server.url}/checkin")

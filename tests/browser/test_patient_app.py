@@ -109,7 +109,7 @@ def test_the_plan_opens_offline_even_if_it_was_never_visited(phone, live_server,
     phone.evaluate("navigator.serviceWorker.ready.then(() => true)")
     phone.reload()  # the app, on opening, fetches the patient's pages ahead
     phone.wait_for_function(
-        "caches.open('pages-v2').then(c => c.match('/plan')).then(Boolean)", timeout=10_000
+        "caches.open('pages-v3').then(c => c.match('/plan')).then(Boolean)", timeout=10_000
     )
     phone.context.set_offline(True)
     phone.goto(f"{live_server.url}/plan")
@@ -225,7 +225,7 @@ def test_warning_signs_open_offline(phone, live_server, factory):
     phone.evaluate("navigator.serviceWorker.ready.then(() => true)")
     phone.reload()
     phone.wait_for_function(
-        "caches.open('pages-v2').then(c => c.match('/warning-signs')).then(Boolean)",
+        "caches.open('pages-v3').then(c => c.match('/warning-signs')).then(Boolean)",
         timeout=10_000,
     )
     phone.context.set_offline(True)

@@ -107,3 +107,15 @@ def test_sign_in_page_is_in_the_browsers_language(client):
     page = client.get("/console/sign-in", headers={"Accept-Language": "ar"})
     assert '<html lang="ar" dir="rtl">' in page.text
     assert csrf_of(page.text)
+
+
+def test_the_live_queue_alone_does_not_keep_a_console_signed_in(client, factory):
+    with time_machine.travel("2027-03-01T09:00:00Z", tick=False) as clock:
+        sign_in(client, factory.nurse().email)
+        for minute in range(2, 16, 2):  # the page's own refreshes, every two minutes
+            clock.move_to(f"2027-03-01T09:{minute:02d}:00Z")
+            assert client.get("/console/queue/list", follow_redirects=False).status_code == 200
+        clock.move_to("2027-03-01T09:15:30Z")
+        response = client.get("/console/queue/list", follow_redirects=False)
+        assert response.status_code == 303
+        assert response.headers["location"] == "/console/sign-in?timeout=1"

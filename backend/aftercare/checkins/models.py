@@ -12,7 +12,11 @@ class CheckIn(SQLModel, table=True):
     """One symptom check-in. The id is the phone's, so a resent check-in is recognised."""
 
     __tablename__ = "checkin"
-    __table_args__ = (Index("ix_checkin_patient_recorded", "patient_id", "recorded_at"),)
+    __table_args__ = (
+        Index("ix_checkin_patient_recorded", "patient_id", "recorded_at"),
+        # The clinic report: was a due check-in day kept?
+        Index("ix_checkin_patient_day", "patient_id", "day"),
+    )
 
     id: uuid.UUID = Field(primary_key=True)
     patient_id: uuid.UUID = Field(foreign_key="patient.id", ondelete="CASCADE")

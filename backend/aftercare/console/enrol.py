@@ -1,5 +1,141 @@
-"""(being written)"""
+"""Enrolling a patient from the console, and handing over the code, link and QR."""
 
-from fastapi import APIRouter
+import uuid
+from functools import lru_cache
+from typing import Annotated, Any
+from zoneinfo import available_timezones
+
+from fastapi import APIRouter, Form, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from markupsafe import Markup
+
+from aftercare.console.patient_forms import (
+    EnrolForm,
+    FieldErrors,
+    enrolment_body,
+    errors_of,
+    filled_rows,
+    renumber,
+)
+from aftercare.console.session import ConsoleUser
+from aftercare.console.web import ConsoleDep, audit, render
+from aftercare.deps import NowDep, ProtocolsDep, SessionDep, SettingsDep
+from aftercare.i18n import SUPPORTED_LANGUAGES, _, gettext_for
+from aftercare.patients.qr import qr_svg
+from aftercare.patients.schemas import EnrollmentPublic
+from aftercare.patients.service import create_patient
+from aftercare.protocols.loader import Protocol
+from aftercare.web import browser_language, check_csrf
 
 router = APIRouter(include_in_schema=False)
+
+# Each language named in itself: the nurse picks the one the patient reads.
+LANGUAGE_NAMES = {"en": "English", "fr": "Français", "ar": "العربية", "tr": "Türkçe"}
+
+
+@lru_cache(maxsize=1)
+def zone_names() -> list[str]:
+    """Every IANA zone, sorted, for the searchable list under the time zone field."""
+    return sorted(available_timezones())
+
+
+def procedure_choices(protocols: dict[str, Protocol], language: str) -> list[dict[str, Any]]:
+    """The loaded procedures by name in the reader's language, with their default hours."""
+    return sorted(
+        (
+            {
+                "id": protocol.id,
+                "name": protocol.name(language),
+                "wake_time": protocol.spec.defaults.wake_time.strftime("%H:%M"),
+                "sleep_time": protocol.spec.defaults.sleep_time.strftime("%H:%M"),
+            }
+            for protocol in protocols.values()
+        ),
+        key=lambda choice: str(choice["name"]).casefold(),
+    )
+
+
+def handover(enrollment: EnrollmentPublic, language: str) -> Markup:
+    """The enrolment link as an inline SVG QR code (the XML prologue has no place in HTML)."""
+    title = gettext_for(language).gettext(_("Enrolment link as a QR code"))
+    svg = qr_svg(enrollment.enrollment_url, title)
+    return Markup(svg[svg.index("<svg") :])  # noqa: S704 - segno's own output, no user text
+
+
+def show_enrolment(
+    request: Request,
+    user: ConsoleUser,
+    patient_id: uuid.UUID,
+    alias: str,
+    enrollment: EnrollmentPublic,
+    reissued: bool = False,
+) -> Response:
+    """The page a nurse prints or shows: the code, the link and the QR, once."""
+    return render(
+        request, user, "console/enrolled.html",
+        patient_id=patient_id, alias=alias, enrollment=enrollment, reissued=reissued,
+        qr=handover(enrollment, browser_language(request)),
+    )  # fmt: skip
+
+
+def _form_page(
+    request: Request,
+    user: ConsoleUser,
+    protocols: dict[str, Protocol],
+    form: EnrolForm,
+    errors: FieldErrors | None = None,
+) -> Response:
+    errors = errors or {}
+    return render(
+        request, user, "console/enrol.html",
+        status.HTTP_422_UNPROCESSABLE_CONTENT if errors else status.HTTP_200_OK,
+        form=form, rows=form.rows(), errors=errors, zones=zone_names(),
+        procedures=procedure_choices(protocols, browser_language(request)),
+        languages=[(code, LANGUAGE_NAMES.get(code, code)) for code in SUPPORTED_LANGUAGES],
+    )  # fmt: skip
+
+
+@router.get("/console/enrol", response_model=None)
+def enrol_page(request: Request, user: ConsoleDep, protocols: ProtocolsDep) -> Response:
+    """An empty enrolment form: the clinic's zone, the first procedure's hours."""
+    choices = procedure_choices(protocols, browser_language(request))
+    first = choices[0] if choices else {"id": "", "wake_time": "", "sleep_time": ""}
+    form = EnrolForm(
+        protocol=first["id"],
+        timezone=user.clinic.timezone,
+        language=browser_language(request),
+        wake_time=first["wake_time"],
+        sleep_time=first["sleep_time"],
+        item_reminder=[str(row) for row in range(3)],
+    )
+    return _form_page(request, user, protocols, form)
+
+
+@router.post("/console/enrol", response_model=None)
+def enrol(
+    request: Request,
+    form: Annotated[EnrolForm, Form()],
+    user: ConsoleDep,
+    session: SessionDep,
+    protocols: ProtocolsDep,
+    settings: SettingsDep,
+    now: NowDep,
+) -> Response:
+    """Enrol through the same schema and service as `POST /api/v1/patients`."""
+    check_csrf(request, form.csrf_token)
+    translate = gettext_for(browser_language(request)).gettext
+    body, errors = enrolment_body(form, translate)
+    if body is None:
+        return _form_page(request, user, protocols, form, errors)
+    try:
+        enrollment = create_patient(session, user.nurse, body, protocols, settings, now)
+    except RequestValidationError as error:
+        session.rollback()
+        errors = renumber(errors_of(error, translate), filled_rows(form))
+        return _form_page(request, user, protocols, form, errors)
+    # The service commits the patient; the audit row follows in its own short transaction.
+    audit(session, request, user, now, "patient.enrolled", "patient", enrollment.id,
+          protocol=body.protocol, prescribed=len(body.prescribed))  # fmt: skip
+    session.commit()
+    return show_enrolment(request, user, enrollment.id, body.alias, enrollment)

@@ -1,5 +1,183 @@
-"""(being written)"""
+"""The clinic's patients in the console: the list, one patient's page, and its actions."""
 
-from fastapi import APIRouter
+import uuid
+from datetime import datetime
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Form, HTTPException, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import RedirectResponse, Response
+from sqlmodel import Session
+
+from aftercare.console.enrol import LANGUAGE_NAMES, show_enrolment, zone_names
+from aftercare.console.patient_forms import FieldErrors, SurgeryForm, errors_of, surgery_change
+from aftercare.console.patient_view import patient_facts, patient_list
+from aftercare.console.session import ConsoleUser
+from aftercare.console.web import ConsoleDep, audit, render
+from aftercare.deps import NowDep, ProtocolsDep, SessionDep, SettingsDep
+from aftercare.i18n import gettext_for
+from aftercare.patients.models import Patient
+from aftercare.patients.service import clinic_patient, reissue_code, reschedule
+from aftercare.protocols.loader import Protocol
+from aftercare.reminders.service import queue_test
+from aftercare.web import browser_language, check_csrf
 
 router = APIRouter(include_in_schema=False)
+
+# What the page says after an action (`?done=`); anything else is ignored.
+DONE = frozenset({"test-reminder", "surgery-moved", "already-enrolled"})
+OUTCOMES = ("called-patient", "advised-to-come-in", "sent-to-emergency", "no-action-needed")
+
+
+def own_patient(session: Session, user: ConsoleUser, patient_id: str) -> Patient:
+    """A patient of the nurse's clinic; a bad id or another clinic's patient does not exist."""
+    try:
+        wanted = uuid.UUID(patient_id)
+    except ValueError:
+        raise HTTPException(status_code=status.HTTP_404_NOT_FOUND) from None
+    patient = clinic_patient(session, user.nurse, wanted)
+    if patient is None:
+        raise HTTPException(status_code=status.HTTP_404_NOT_FOUND)
+    return patient
+
+
+def _back(patient: Patient, done: str) -> RedirectResponse:
+    return RedirectResponse(
+        f"/console/patients/{patient.id}?done={done}", status_code=status.HTTP_303_SEE_OTHER
+    )
+
+
+@router.get("/console/patients", response_model=None)
+def patients_page(
+    request: Request,
+    user: ConsoleDep,
+    session: SessionDep,
+    protocols: ProtocolsDep,
+    now: NowDep,
+    q: str = "",
+    page: str = "1",
+) -> Response:
+    """The clinic's patients, newest surgery first, 50 a page, searchable by alias."""
+    number = int(page) if page.isdigit() and 0 < int(page) <= 100_000 else 1
+    listing = patient_list(
+        session, user.clinic.id, protocols, browser_language(request), now, q[:40], number
+    )
+    return render(request, user, "console/patients.html", listing=listing, q=q[:40])
+
+
+def _patient_page(
+    request: Request,
+    user: ConsoleUser,
+    session: Session,
+    protocols: dict[str, Protocol],
+    now: datetime,
+    patient: Patient,
+    done: str = "",
+    surgery_form: SurgeryForm | None = None,
+    surgery_errors: FieldErrors | None = None,
+) -> Response:
+    """Render the page, then record the view: whoever saw the record is in the audit trail."""
+    facts = patient_facts(session, patient, protocols, browser_language(request), now)
+    local = facts.surgery_at
+    response = render(
+        request, user, "console/patient.html",
+        status.HTTP_422_UNPROCESSABLE_CONTENT if surgery_errors else status.HTTP_200_OK,
+        facts=facts, done=done if done in DONE else "", outcomes=OUTCOMES,
+        language_name=LANGUAGE_NAMES.get(patient.language, patient.language),
+        clinic_zone=ZoneInfo(user.clinic.timezone), zones=zone_names(),
+        surgery_form=surgery_form or SurgeryForm(
+            surgery_date=local.date().isoformat(), surgery_time=local.strftime("%H:%M"),
+            timezone=patient.timezone,
+        ),
+        surgery_errors=surgery_errors or {},
+    )  # fmt: skip
+    audit(session, request, user, now, "patient.viewed", "patient", patient.id)
+    session.commit()
+    return response
+
+
+@router.get("/console/patients/{patient_id}", response_model=None)
+def patient_page(
+    patient_id: str,
+    request: Request,
+    user: ConsoleDep,
+    session: SessionDep,
+    protocols: ProtocolsDep,
+    now: NowDep,
+    done: str = "",
+) -> Response:
+    """One patient at a glance; every view is audited."""
+    patient = own_patient(session, user, patient_id)
+    return _patient_page(request, user, session, protocols, now, patient, done)
+
+
+@router.post("/console/patients/{patient_id}/test-reminder", response_model=None)
+def send_test_reminder(
+    patient_id: str,
+    request: Request,
+    csrf_token: Annotated[str | None, Form()] = None,
+    *,
+    user: ConsoleDep,
+    session: SessionDep,
+    now: NowDep,
+) -> Response:
+    """A neutral test message through the patient's channels, due at once."""
+    check_csrf(request, csrf_token)
+    patient = own_patient(session, user, patient_id)
+    # queue_test records the reminder; this row adds where the nurse asked from.
+    audit(session, request, user, now, "patient.test-reminder", "patient", patient.id)
+    queue_test(session, patient, now, "nurse", user.nurse.id)
+    return _back(patient, "test-reminder")
+
+
+@router.post("/console/patients/{patient_id}/surgery", response_model=None)
+def move_surgery(
+    patient_id: str,
+    request: Request,
+    form: Annotated[SurgeryForm, Form()],
+    user: ConsoleDep,
+    session: SessionDep,
+    protocols: ProtocolsDep,
+    now: NowDep,
+) -> Response:
+    """Move the surgery as `PATCH /api/v1/patients/{id}` does: the plan and reminders follow."""
+    check_csrf(request, form.csrf_token)
+    patient = own_patient(session, user, patient_id)
+    translate = gettext_for(browser_language(request)).gettext
+    changes, errors = surgery_change(form, translate)
+    if changes is None:
+        return _patient_page(request, user, session, protocols, now, patient, "", form, errors)
+    audit(session, request, user, now, "patient.surgery-moved", "patient", patient.id,
+          before=patient.surgery_at.isoformat(), timezone_before=patient.timezone,
+          after=changes.surgery_at.isoformat() if changes.surgery_at else None,
+          timezone=changes.timezone)  # fmt: skip
+    try:
+        reschedule(session, patient, changes, protocols, now)
+    except RequestValidationError as error:
+        session.rollback()
+        errors = errors_of(error, translate)
+        return _patient_page(request, user, session, protocols, now, patient, "", form, errors)
+    return _back(patient, "surgery-moved")
+
+
+@router.post("/console/patients/{patient_id}/code", response_model=None)
+def new_code(
+    patient_id: str,
+    request: Request,
+    csrf_token: Annotated[str | None, Form()] = None,
+    *,
+    user: ConsoleDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+) -> Response:
+    """A new enrolment code while no phone is enrolled; the old code stops working."""
+    check_csrf(request, csrf_token)
+    patient = own_patient(session, user, patient_id)
+    if patient.enrolled_at is not None:
+        return _back(patient, "already-enrolled")
+    audit(session, request, user, now, "patient.code-reissued", "patient", patient.id)
+    alias, patient_key = patient.alias, patient.id
+    enrollment = reissue_code(session, patient, now, settings)
+    return show_enrolment(request, user, patient_key, alias, enrollment, reissued=True)

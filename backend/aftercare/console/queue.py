@@ -1,13 +1,253 @@
-"""The flag queue: what needs a nurse now, red first, oldest first."""
+"""The flag queue: what needs a nurse now, red first, oldest first, kept live.
 
-from fastapi import APIRouter, Request
-from fastapi.responses import Response
+The page lists the waiting flags; `/console/queue/events` tells the page when
+the queue changed (Server-Sent Events) and the page then fetches
+`/console/queue/list`, the list alone. Acknowledging and resolving are plain
+forms, so they work from any page that shows a flag card (`next` says where
+to go back to).
+"""
 
-from aftercare.console.web import ConsoleDep, render
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, Form, Request, status
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
+from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
+
+from aftercare.console.flag_cards import PAGE, flag_cards, queue_counts, read_counts
+from aftercare.console.session import ConsoleUser
+from aftercare.console.web import ConsoleDep, client_of, render
+from aftercare.deps import NowDep, ProtocolsDep, SessionDep
+from aftercare.flags import service
+from aftercare.flags.schemas import Outcome
+from aftercare.i18n import _, gettext_for
+from aftercare.protocols.loader import Protocol
+from aftercare.web import browser_language, check_csrf
+from aftercare.writer import Writer
 
 router = APIRouter(include_in_schema=False)
+QUEUE = "/console/queue"
+NOTE_MAX = 2000
+# The live queue: how often it looks, how often it proves it is alive, and how
+# long one stream lasts before the browser reconnects (bounded streams keep
+# the server's connection count bounded and let it shut down).
+POLL_SECONDS = 2.0
+HEARTBEAT_SECONDS = 15.0
+STREAM_SECONDS = 120.0
+RETRY_MS = 3000
+_OUTCOMES: dict[str, Outcome] = {outcome: outcome for outcome in service.OUTCOMES}
+
+
+def _queue_values(
+    request: Request,
+    user: ConsoleUser,
+    session: SessionDep,
+    protocols: dict[str, Protocol],
+    now: datetime,
+    offset: int,
+) -> dict[str, Any]:
+    """What the queue page and its list fragment show."""
+    cards = flag_cards(
+        session, user.clinic, protocols, browser_language(request), now, offset=offset
+    )
+    counts = queue_counts(session, user.clinic.id)
+    here = f"{QUEUE}?offset={offset}" if offset else QUEUE
+    return {
+        "cards": cards,
+        "counts": counts,
+        "offset": offset,
+        "page_size": PAGE,
+        "next_offset": offset + PAGE if offset + PAGE < counts.total else None,
+        "next": here,
+    }
+
+
+def _offset(raw: str | None) -> int | None:
+    """A page offset from the query string; None when it is not a whole number ≥ 0."""
+    if raw is None or raw == "":
+        return 0
+    if not raw.isdigit() or len(raw) > 9:
+        return None
+    return int(raw)
+
+
+def _problem(request: Request, message: str, **values: object) -> str:
+    return gettext_for(browser_language(request)).gettext(message) % values
 
 
 @router.get("/console/queue", response_model=None)
-def queue_page(request: Request, user: ConsoleDep) -> Response:
-    return render(request, user, "console/queue.html")
+def queue_page(
+    request: Request,
+    user: ConsoleDep,
+    session: SessionDep,
+    protocols: ProtocolsDep,
+    now: NowDep,
+    offset: str | None = None,
+) -> Response:
+    """The clinic's waiting flags, a page of 50 at a time."""
+    start = _offset(offset)
+    if start is None:
+        problem = _problem(request, _("Offset: give a whole number, 0 or more."))
+        values = _queue_values(request, user, session, protocols, now, 0)
+        return render(request, user, "console/queue.html", status.HTTP_422_UNPROCESSABLE_CONTENT,
+                      problem=problem, **values)  # fmt: skip
+    values = _queue_values(request, user, session, protocols, now, start)
+    return render(request, user, "console/queue.html", **values)
+
+
+@router.get("/console/queue/list", response_model=None)
+def queue_list(
+    request: Request,
+    user: ConsoleDep,
+    session: SessionDep,
+    protocols: ProtocolsDep,
+    now: NowDep,
+    offset: str | None = None,
+) -> Response:
+    """The list alone, for the page's script to swap in when the queue changed."""
+    values = _queue_values(request, user, session, protocols, now, _offset(offset) or 0)
+    return render(request, user, "console/_queue_list.html", **values)
+
+
+def _event(name: str, data: dict[str, Any]) -> str:
+    return f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+async def queue_stream(engine: Engine, clinic_id: uuid.UUID) -> AsyncIterator[str]:
+    """Events for one browser: the queue's counts at once, then whenever they change.
+
+    A disconnected browser cancels this generator (Starlette listens for it);
+    the stream also ends by itself after STREAM_SECONDS and the browser's
+    EventSource reconnects.
+    """
+    started = last_sent = time.monotonic()
+    version: str | None = None
+    yield f"retry: {RETRY_MS}\n\n"
+    while time.monotonic() - started < STREAM_SECONDS:
+        # A short session in a worker thread: the loop is never blocked and no
+        # connection is held between looks.
+        counts = await run_in_threadpool(read_counts, engine, clinic_id)
+        if counts.version != version:
+            version = counts.version
+            last_sent = time.monotonic()
+            yield _event("queue", counts.as_event())
+        elif time.monotonic() - last_sent >= HEARTBEAT_SECONDS:
+            last_sent = time.monotonic()
+            yield ": still here\n\n"
+        await anyio.sleep(POLL_SECONDS)
+
+
+@router.get("/console/queue/events", response_model=None)
+def queue_events(request: Request, user: ConsoleDep, session: SessionDep) -> Response:
+    """Server-Sent Events: `queue` with the counts whenever the clinic's queue changes."""
+    # The sign-in check is done; the stream must not keep its pooled connection.
+    session.close()
+    return StreamingResponse(
+        queue_stream(request.app.state.engine, user.clinic.id),
+        media_type="text/event-stream",
+        # no-transform and X-Accel-Buffering: proxies must pass events on at once.
+        headers={"Cache-Control": "no-store, no-transform", "X-Accel-Buffering": "no"},
+    )
+
+
+def _back_to(next_path: str | None) -> str:
+    """A console path of this site, or the queue (never another site: no open redirect)."""
+    if (
+        next_path
+        and next_path.startswith("/console/")
+        and "\\" not in next_path
+        and all(char > " " for char in next_path)
+    ):
+        return next_path
+    return QUEUE
+
+
+def _flag_id(raw: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        return None
+
+
+def _act(
+    request: Request,
+    user: ConsoleUser,
+    session: SessionDep,
+    protocols: dict[str, Protocol],
+    now: datetime,
+    raw_id: str,
+    action: service.Action,
+    back: str,
+    note: str | None = None,
+    outcome: Outcome | None = None,
+) -> Response:
+    flag_id = _flag_id(raw_id)
+    writer: Writer = request.app.state.writer
+    language = browser_language(request)
+    try:
+        if flag_id is None:
+            raise service.FlagNotFound(raw_id)
+        service.change(session, writer, user.nurse, flag_id, action, now, protocols, language,
+                       note, outcome=outcome, client=client_of(request))  # fmt: skip
+    except service.FlagNotFound:
+        return render(request, user, "console/queue.html", status.HTTP_404_NOT_FOUND,
+                      problem=_problem(request, _("Not found")),
+                      **_queue_values(request, user, session, protocols, now, 0))  # fmt: skip
+    except service.FlagAlreadyResolved:
+        problem = _problem(request, _("This flag is already resolved"))
+        return render(request, user, "console/queue.html", status.HTTP_409_CONFLICT,
+                      problem=problem,
+                      **_queue_values(request, user, session, protocols, now, 0))  # fmt: skip
+    return RedirectResponse(back, status_code=status.HTTP_303_SEE_OTHER)
+
+
+@router.post("/console/flags/{flag_id}/acknowledge", response_model=None)
+def acknowledge(
+    flag_id: str,
+    request: Request,
+    user: ConsoleDep,
+    session: SessionDep,
+    protocols: ProtocolsDep,
+    now: NowDep,
+    csrf_token: Annotated[str | None, Form()] = None,
+    next: Annotated[str | None, Form()] = None,
+) -> Response:
+    """Say a nurse is on it; then back to the page the form was on."""
+    check_csrf(request, csrf_token)
+    return _act(request, user, session, protocols, now, flag_id, "acknowledge", _back_to(next))
+
+
+@router.post("/console/flags/{flag_id}/resolve", response_model=None)
+def resolve(
+    flag_id: str,
+    request: Request,
+    user: ConsoleDep,
+    session: SessionDep,
+    protocols: ProtocolsDep,
+    now: NowDep,
+    csrf_token: Annotated[str | None, Form()] = None,
+    next: Annotated[str | None, Form()] = None,
+    outcome: Annotated[str | None, Form()] = None,
+    note: Annotated[str | None, Form()] = None,
+) -> Response:
+    """Close a flag with what was done (an outcome) and an optional note."""
+    check_csrf(request, csrf_token)
+    text = (note or "").strip()
+    chosen = _OUTCOMES.get(outcome or "")
+    problem = None
+    if chosen is None:
+        problem = _problem(request, _("Outcome: choose what was done."))
+    elif len(text) > NOTE_MAX:
+        problem = _problem(request, _("Note: at most %(max)s characters."), max=NOTE_MAX)
+    if problem is not None:
+        values = _queue_values(request, user, session, protocols, now, 0)
+        return render(request, user, "console/queue.html", status.HTTP_422_UNPROCESSABLE_CONTENT,
+                      problem=problem, **values)  # fmt: skip
+    return _act(request, user, session, protocols, now, flag_id, "resolve", _back_to(next),
+                note=text or None, outcome=chosen)  # fmt: skip

@@ -34,8 +34,13 @@ def open_session(session: Session, nurse: Nurse, now: datetime) -> str:
     return token
 
 
-def console_user(session: Session, token: str, now: datetime) -> ConsoleUser | bool | None:
-    """The signed-in nurse; False when the session ended for inactivity; None when there is none."""
+def console_user(
+    session: Session, token: str, now: datetime, touch: bool = True
+) -> ConsoleUser | bool | None:
+    """The signed-in nurse; False when the session ended for inactivity; None when there is none.
+
+    `touch=False` for what a page does by itself (the live queue): it is no activity.
+    """
     row = session.exec(
         select(AccessToken, Nurse, Clinic)
         .join(Nurse, col(Nurse.id) == AccessToken.nurse_id)
@@ -58,7 +63,7 @@ def console_user(session: Session, token: str, now: datetime) -> ConsoleUser | b
         session.add(access)
         session.commit()
         return False
-    if now - last > TOUCH_EVERY:
+    if touch and now - last > TOUCH_EVERY:
         access.last_used_at = now
         session.add(access)
         session.commit()

@@ -8,10 +8,12 @@ from fastapi.responses import HTMLResponse
 from aftercare.audit.service import record
 from aftercare.console.session import ConsoleUser, console_user
 from aftercare.deps import NowDep, SessionDep
+from aftercare.messages.service import unread_for_clinic
 from aftercare.web import browser_language, make_templates, page_context, set_csrf_cookie
 
 CONSOLE_COOKIE = "console"
 SIGN_IN = "/console/sign-in"
+BACKGROUND = ("/console/queue/events", "/console/queue/list")
 templates = make_templates()
 
 
@@ -23,11 +25,16 @@ def _to_sign_in(reason: str | None = None) -> HTTPException:
 def current_console_user(request: Request, session: SessionDep, now: NowDep) -> ConsoleUser:
     """The nurse signed in on this browser, or a redirect to the sign-in page."""
     token = request.cookies.get(CONSOLE_COOKIE)
-    found = console_user(session, token, now) if token else None
+    # The live queue's own requests are not the nurse's activity: an unattended
+    # queue must still sign itself out.
+    touch = not request.url.path.startswith(BACKGROUND)
+    found = console_user(session, token, now, touch) if token else None
     if found is False:
         raise _to_sign_in("timeout")
     if not isinstance(found, ConsoleUser):
         raise _to_sign_in()
+    # For the navigation's badge on every page: one indexed count.
+    request.state.unread_messages = unread_for_clinic(session, found.clinic.id)
     return found
 
 
@@ -55,7 +62,9 @@ def render(
 ) -> HTMLResponse:
     """A console page in the nurse's browser language; never kept in a cache."""
     lang = browser_language(request)
-    context = page_context(request, lang, user=user, clinic=user.clinic if user else None, **values)
+    unread = getattr(request.state, "unread_messages", 0) if user else 0
+    context = page_context(request, lang, user=user, clinic=user.clinic if user else None,
+                           unread_messages=unread, **values)  # fmt: skip
     response = templates.TemplateResponse(request, template, context, status_code=code)
     secure = request.app.state.settings.base_url.startswith("https://")
     set_csrf_cookie(request, response, secure)

@@ -5,7 +5,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 
 from aftercare.deps import CurrentNurse, NowDep, ProtocolsDep, SessionDep
 from aftercare.flags import service
-from aftercare.flags.schemas import FlagList, FlagPublic, FlagResolve, FlagStatus
+from aftercare.flags.schemas import FlagList, FlagPublic, FlagResolve, FlagStatus, Outcome
 from aftercare.i18n import _
 from aftercare.web import browser_language
 from aftercare.writer import Writer
@@ -43,12 +43,14 @@ def _act(
     flag_id: uuid.UUID,
     action: service.Action,
     note: str | None = None,
+    outcome: Outcome | None = None,
 ) -> FlagPublic:
     writer: Writer = request.app.state.writer
     try:
         return service.change(
-            session, writer, nurse, flag_id, action, now, protocols, browser_language(request), note
-        )
+            session, writer, nurse, flag_id, action, now, protocols, browser_language(request),
+            note, outcome=outcome, client=request.client.host if request.client else None,
+        )  # fmt: skip
     except service.FlagNotFound:
         raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail=_("Not found")) from None
     except service.FlagAlreadyResolved:
@@ -81,4 +83,6 @@ def resolve_flag(
     now: NowDep,
 ) -> FlagPublic:
     """Close a flag with a note of what was done; it is never reopened."""
-    return _act(request, session, nurse, protocols, now, flag_id, "resolve", body.note)
+    return _act(
+        request, session, nurse, protocols, now, flag_id, "resolve", body.note, body.outcome
+    )

@@ -9,6 +9,9 @@ from aftercare.checkins.schemas import Reason
 FlagStatus = Literal["open", "acknowledged", "resolved"]
 
 
+Outcome = Literal["called-patient", "advised-to-come-in", "sent-to-emergency", "no-action-needed"]
+
+
 class FlagPublic(BaseModel):
     id: uuid.UUID
     patient_id: uuid.UUID
@@ -23,6 +26,7 @@ class FlagPublic(BaseModel):
     resolved_at: datetime | None
     resolved_by: str | None
     resolution_note: str | None
+    resolution_outcome: Outcome | None = None
 
 
 class FlagList(BaseModel):
@@ -31,3 +35,5 @@ class FlagList(BaseModel):
 
 class FlagResolve(BaseModel):
     note: Annotated[str, Field(min_length=1, max_length=2000)]
+    # An extension of the contract: what was done, as the console offers it.
+    outcome: Outcome | None = None

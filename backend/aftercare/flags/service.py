@@ -13,12 +13,16 @@ from aftercare.audit.service import record
 from aftercare.checkins.rules import Evidence, reason_message
 from aftercare.checkins.schemas import Reason
 from aftercare.flags.models import Flag
-from aftercare.flags.schemas import FlagPublic, FlagStatus
+from aftercare.flags.schemas import FlagPublic, FlagStatus, Outcome
 from aftercare.patients.models import Patient
 from aftercare.protocols.loader import Protocol
 from aftercare.writer import Writer, write
 
 Action = Literal["acknowledge", "resolve"]
+# What a nurse did about a flag, in the order the console offers them.
+OUTCOMES: tuple[Outcome, ...] = (
+    "called-patient", "advised-to-come-in", "sent-to-emergency", "no-action-needed",
+)  # fmt: skip
 
 
 class FlagNotFound(Exception):
@@ -97,6 +101,7 @@ def queue(
             resolved_at=flag.resolved_at,
             resolved_by=resolved_by,
             resolution_note=flag.resolution_note,
+            resolution_outcome=flag.resolution_outcome,
         )
         for flag, alias, protocol_id, acknowledged_by, resolved_by in rows
     ]
@@ -112,8 +117,15 @@ def change(
     protocols: dict[str, Protocol],
     language: str,
     note: str | None = None,
+    *,
+    outcome: Outcome | None = None,
+    client: str | None = None,
 ) -> FlagPublic:
-    """Acknowledge (again: no change) or resolve a flag; a resolved flag is never reopened."""
+    """Acknowledge (again: no change) or resolve a flag; a resolved flag is never reopened.
+
+    `outcome` is what was done (the console asks for it; the JSON API does not);
+    `client` is the address the request came from, for the audit trail.
+    """
     nurse_id, clinic_id = nurse.id, nurse.clinic_id
 
     def apply(db: Session) -> str:
@@ -129,8 +141,9 @@ def change(
             values.update(acknowledged_at=now, acknowledged_by=nurse_id, status="acknowledged")
         if action == "resolve":
             values.update(
-                status="resolved", resolved_at=now, resolved_by=nurse_id, resolution_note=note
-            )
+                status="resolved", resolved_at=now, resolved_by=nurse_id, resolution_note=note,
+                resolution_outcome=outcome,
+            )  # fmt: skip
         # Conditional on the status read, so two nurses cannot both move it.
         moved = db.exec(
             update(Flag)
@@ -139,14 +152,17 @@ def change(
         )
         if moved.rowcount != 1:
             return "resolved"
+        detail = {"note": note} if note else {}
+        if outcome:
+            detail["outcome"] = outcome
         record(db, now, clinic_id, "nurse", nurse_id, f"flag.{action}", "flag", flag_id,
-               **({"note": note} if note else {}))  # fmt: skip
+               client=client, **detail)  # fmt: skip
         return "changed"
 
-    outcome = write(session, writer, apply)
-    if outcome == "missing":
+    result = write(session, writer, apply)
+    if result == "missing":
         raise FlagNotFound(str(flag_id))
-    if outcome == "resolved":
+    if result == "resolved":
         raise FlagAlreadyResolved(str(flag_id))
     (flag,) = queue(session, clinic_id, protocols, language, flag_id=flag_id)
     return flag

@@ -1,5 +1,76 @@
-"""(being written)"""
+"""The thread over the JSON API: the nurse's side and the patient's side (`/me`)."""
 
-from fastapi import APIRouter
+import uuid
 
-router = APIRouter(include_in_schema=False)
+from fastapi import APIRouter, HTTPException, Response, status
+
+from aftercare.deps import ClientDep, CurrentNurse, CurrentPatient, NowDep, SessionDep
+from aftercare.i18n import _
+from aftercare.messages import service
+from aftercare.messages.schemas import (
+    MessageCreate,
+    MessageList,
+    MessagePublic,
+    PatientMessageCreate,
+)
+from aftercare.patients.endpoints import own_patient
+
+router = APIRouter(prefix="/api/v1", tags=["messages"])
+
+
+@router.get("/patients/{patient_id}/messages")
+def patient_thread(
+    patient_id: uuid.UUID, session: SessionDep, nurse: CurrentNurse, now: NowDep, client: ClientDep
+) -> MessageList:
+    """The patient's thread, oldest first; the patient's messages count as read from now on."""
+    patient = own_patient(session, nurse, patient_id)
+    entries = service.read_by_nurse(session, patient, nurse.id, now, client)
+    return MessageList(items=[entry.public() for entry in entries])
+
+
+@router.post("/patients/{patient_id}/messages", status_code=status.HTTP_201_CREATED)
+def write_to_patient(
+    patient_id: uuid.UUID,
+    body: MessageCreate,
+    session: SessionDep,
+    nurse: CurrentNurse,
+    now: NowDep,
+    client: ClientDep,
+) -> MessagePublic:
+    """Send the patient a message; their phone is told only that a message is waiting."""
+    patient = own_patient(session, nurse, patient_id)
+    return service.send_by_nurse(session, patient, nurse.id, body.body, now, client).public()
+
+
+@router.get("/me/messages")
+def my_thread(session: SessionDep, patient: CurrentPatient, now: NowDep) -> MessageList:
+    """The patient's thread with their clinic, oldest first; the nurses' messages are read."""
+    entries = service.read_by_patient(session, patient, now)
+    return MessageList(items=[entry.public() for entry in entries])
+
+
+@router.post(
+    "/me/messages",
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        200: {"description": "The same message (same id and body) was already stored"},
+        409: {"description": "The id belongs to another message"},
+    },
+)
+def write_to_clinic(
+    body: PatientMessageCreate,
+    response: Response,
+    session: SessionDep,
+    patient: CurrentPatient,
+    now: NowDep,
+    client: ClientDep,
+) -> MessagePublic:
+    """Write to the clinic. An `id` made on the phone lets a reply sent twice be stored once."""
+    sent = service.send_by_patient(session, patient, body, now, client)
+    if sent is None:
+        raise HTTPException(
+            status_code=status.HTTP_409_CONFLICT, detail=_("This id belongs to another message")
+        )
+    if not sent.created:
+        response.status_code = status.HTTP_200_OK
+    return sent.entry.public()

@@ -3,13 +3,16 @@ import uuid
 from datetime import datetime, time
 from typing import Any
 
-from sqlalchemy import JSON
+from sqlalchemy import JSON, Index
 from sqlmodel import Column, Field, SQLModel
 
 from aftercare.dbtypes import UTCDateTime, utc_now
 
 
 class Patient(SQLModel, table=True):
+    # The console's patient list: a clinic's patients, newest surgery first.
+    __table_args__ = (Index("ix_patient_clinic_surgery", "clinic_id", "surgery_at"),)
+
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     clinic_id: uuid.UUID = Field(foreign_key="clinic.id", index=True)
     # An alias (initials), never a full name: see product.md, Discretion.

@@ -20,6 +20,7 @@ from aftercare.checkins.service import history as checkin_history
 from aftercare.checkins.service import receive as receive_checkin
 from aftercare.deps import ClientDep, NowDep, ProtocolsDep, SessionDep, SettingsDep
 from aftercare.i18n import _, gettext_for
+from aftercare.messages.service import unread_for_patient
 from aftercare.patients import service
 from aftercare.patients.codes import normalise_code
 from aftercare.patients.models import Patient
@@ -165,6 +166,7 @@ def today(request: Request, session: SessionDep, settings: SettingsDep, now: Now
         days=patient.plan_days,
         plan_day=plan_day,
         clinic_phone=clinic.phone,
+        unread_messages=unread_for_patient(session, patient.id),
     )
     return render(request, settings, "patient/today.html", context)
 

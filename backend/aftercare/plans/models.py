@@ -1,7 +1,7 @@
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import JSON, UniqueConstraint
+from sqlalchemy import JSON, Index, UniqueConstraint
 from sqlmodel import Column, Field, SQLModel
 
 from aftercare.dbtypes import UTCDateTime
@@ -11,7 +11,11 @@ class PlanItem(SQLModel, table=True):
     """One item of a patient's frozen plan, with its texts in every language of the file."""
 
     __tablename__ = "plan_item"
-    __table_args__ = (UniqueConstraint("patient_id", "key"),)
+    __table_args__ = (
+        UniqueConstraint("patient_id", "key"),
+        # The clinic report: check-ins due by date, without reading every plan.
+        Index("ix_plan_item_kind_date", "kind", "date", "patient_id", "day"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     # The unique (patient_id, key) constraint is also the index for a patient's plan.

@@ -2,7 +2,8 @@
 
 The resources are checked against the R4B models of `fhir.resources` (the
 package has no R4 models that work with pydantic 2); Patient, CarePlan,
-QuestionnaireResponse, Observation, Flag and Bundle are the same in R4 and R4B.
+QuestionnaireResponse, Observation, Flag, Communication and Bundle are the same
+in R4 and R4B.
 
 Resources refer to each other through `urn:uuid:` full URLs, so the bundle
 stands alone. Ids are derived from the rows', so the same data always gives
@@ -17,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from aftercare.checkins.schemas import CheckInPublic
 from aftercare.flags.models import Flag
+from aftercare.messages.models import Message
 from aftercare.plans.schemas import PlanItemPublic, PlanPublic
 
 Resource = dict[str, Any]
@@ -213,6 +215,32 @@ def flag_resource(flag: Flag, timezone: str) -> Resource:
             "code": {"text": ", ".join(codes) or flag.severity},
             "subject": reference(flag.patient_id),
             "period": period,
+        }
+    )
+    return resource
+
+
+def communication_resource(message: Message, timezone: str, clinic: str) -> Resource:
+    """A message of the thread with the clinic; the nurse who wrote one is not named."""
+    zone = ZoneInfo(timezone)
+    patient = reference(message.patient_id)
+    # The clinic is no resource of the bundle: it is named, not referred to.
+    the_clinic = {"display": clinic}
+    from_patient = message.sender == "patient"
+    resource: Resource = {
+        "resourceType": "Communication",
+        "id": str(message.id),
+        "status": "completed",
+        "subject": patient,
+        "sent": message.created_at.astimezone(zone).isoformat(),
+    }
+    if message.read_at is not None:
+        resource["received"] = message.read_at.astimezone(zone).isoformat()
+    resource.update(
+        {
+            "recipient": [the_clinic if from_patient else patient],
+            "sender": patient if from_patient else the_clinic,
+            "payload": [{"contentString": message.body}],
         }
     )
     return resource

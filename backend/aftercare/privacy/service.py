@@ -52,6 +52,14 @@ def export_bundle(
         select(Flag).where(Flag.patient_id == patient.id).order_by(col(Flag.created_at))
     ).all()
     resources.extend(fhir.flag_resource(flag, patient.timezone) for flag in flags)
+    messages = session.exec(
+        select(Message)
+        .where(Message.patient_id == patient.id)
+        .order_by(col(Message.created_at), col(Message.id))
+    ).all()
+    resources.extend(
+        fhir.communication_resource(message, patient.timezone, clinic.name) for message in messages
+    )
     return fhir.collection(resources, now.astimezone(ZoneInfo(patient.timezone)))
 
 

@@ -22,7 +22,9 @@ def patient_message(
     translate = gettext_for(language).gettext
     key = item_kind if purpose == "plan-item" and item_kind == "check-in" else purpose
     body = translate(_BODIES.get(key, _DEFAULT_BODY))
-    return Message(title=app_name, body=body, url=f"{base_url.rstrip('/')}/today", tag=tag)
+    # A new message opens the thread; everything else opens Today. Both paths are neutral.
+    page = "/messages" if purpose == "message" else "/today"
+    return Message(title=app_name, body=body, url=f"{base_url.rstrip('/')}{page}", tag=tag)
 
 
 def nurse_alert(base_url: str, tag: str) -> Message:

@@ -1,13 +1,14 @@
-// What waits on the phone to be sent: check-ins and ticks made offline.
+// What waits on the phone to be sent: check-ins, ticks and message replies made offline.
 // One classic script shared by the pages and by the service worker (importScripts),
 // so both open the same IndexedDB database the same way.
 (function (scope) {
   const NAME = "outbox";
-  const STORES = ["checkins", "ticks"];
+  const STORES = ["checkins", "ticks", "messages"];
 
   function open() {
     return new Promise((resolve, reject) => {
-      const request = indexedDB.open(NAME, 2);
+      // One version more for each new store: the upgrade creates the stores still missing.
+      const request = indexedDB.open(NAME, 3);
       request.onupgradeneeded = () => {
         for (const store of STORES) {
           if (!request.result.objectStoreNames.contains(store)) {

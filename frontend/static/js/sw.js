@@ -1,6 +1,6 @@
 // The service worker: the app shell from the cache, pages from the network
 // with the last good copy when offline. Served at /sw.js so its scope is the app.
-const VERSION = "v2";
+const VERSION = "v3";
 const SHELL = `shell-${VERSION}`;
 const PAGES = `pages-${VERSION}`;
 const SHELL_FILES = [
@@ -10,6 +10,7 @@ const SHELL_FILES = [
   "/static/js/outbox.js",
   "/static/js/push.js",
   "/static/js/tick.js",
+  "/static/js/messages.js",
   "/static/icons/icon-192.png",
   "/offline",
   "/saved",
@@ -28,12 +29,12 @@ self.addEventListener("activate", (event) => {
   );
 });
 
-// Check-ins and ticks made offline wait in IndexedDB (outbox.js), with their ids,
-// until the network is back. Sending one twice is harmless: the server stores a
-// check-in once per id, and a tick's last state wins.
+// Check-ins, ticks and message replies made offline wait in IndexedDB (outbox.js),
+// with their ids, until the network is back. Sending one twice is harmless: the
+// server stores a check-in or a reply once per id, and a tick's last state wins.
 importScripts("/static/js/outbox.js");
 
-const QUEUED = { "/checkin": "checkins", "/today/done": "ticks" };
+const QUEUED = { "/checkin": "checkins", "/today/done": "ticks", "/messages": "messages" };
 
 async function tellPages() {
   const pages = await self.clients.matchAll({ type: "window" });
@@ -43,7 +44,7 @@ async function tellPages() {
 async function keepForLater(request, store) {
   const body = await request.text();
   const form = new URLSearchParams(body);
-  // A check-in is kept under its own id; a tick under its item, so only the last one counts.
+  // A check-in or a reply is kept under its own id; a tick under its item, so only the last one counts.
   const id = (store === "ticks" ? form.get("item") : form.get("id")) || String(Date.now());
   await self.outbox.put(store, { id, body, done: form.get("done") === "1" });
   if (self.registration.sync) {
@@ -91,7 +92,7 @@ self.addEventListener("sync", (event) => {
 
 // The patient's own pages, fetched ahead so that they open offline even if
 // they were never visited; only real pages are kept, never a redirect.
-const OWN_PAGES = ["/today", "/plan", "/history", "/checkin", "/warning-signs"];
+const OWN_PAGES = ["/today", "/plan", "/history", "/checkin", "/messages", "/warning-signs"];
 
 // At most every few minutes: opening the app must not cost the whole set each time.
 const READY_EVERY_MS = 5 * 60 * 1000;
@@ -103,7 +104,12 @@ async function keepPagesReady() {
   const kept = await Promise.all(
     OWN_PAGES.map(async (path) => {
       try {
-        const response = await fetch(path, { credentials: "same-origin", redirect: "manual" });
+        // Marked as a pre-fetch: no one has read the messages it carries yet.
+        const response = await fetch(path, {
+          credentials: "same-origin",
+          redirect: "manual",
+          headers: { Purpose: "prefetch" },
+        });
         if (!response.ok || response.type !== "basic") return false;
         await cache.put(path, response);
         return true;

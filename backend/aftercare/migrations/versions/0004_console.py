@@ -38,6 +38,12 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("resolution_outcome", sa.String(length=30), nullable=True))
     with op.batch_alter_table("audit_event", schema=None) as batch_op:
         batch_op.add_column(sa.Column("client", sa.String(length=100), nullable=True))
+    with op.batch_alter_table("patient", schema=None) as batch_op:
+        batch_op.create_index("ix_patient_clinic_surgery", ["clinic_id", "surgery_at"])
+    with op.batch_alter_table("plan_item", schema=None) as batch_op:
+        batch_op.create_index("ix_plan_item_kind_date", ["kind", "date", "patient_id", "day"])
+    with op.batch_alter_table("checkin", schema=None) as batch_op:
+        batch_op.create_index("ix_checkin_patient_day", ["patient_id", "day"])
     op.create_table(
         "message",
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -63,6 +69,12 @@ def downgrade() -> None:
         batch_op.drop_index("ix_message_unread")
         batch_op.drop_index("ix_message_thread")
     op.drop_table("message")
+    with op.batch_alter_table("checkin", schema=None) as batch_op:
+        batch_op.drop_index("ix_checkin_patient_day")
+    with op.batch_alter_table("plan_item", schema=None) as batch_op:
+        batch_op.drop_index("ix_plan_item_kind_date")
+    with op.batch_alter_table("patient", schema=None) as batch_op:
+        batch_op.drop_index("ix_patient_clinic_surgery")
     with op.batch_alter_table("audit_event", schema=None) as batch_op:
         batch_op.drop_column("client")
     with op.batch_alter_table("flag", schema=None) as batch_op:

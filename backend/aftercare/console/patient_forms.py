@@ -1,0 +1,205 @@
+"""The console's patient forms (enrol, move the surgery) read into the API's own schemas.
+
+The console and `POST /api/v1/patients` must agree on what a valid patient
+is, so a form is turned into a `PatientCreate` (or `PatientUpdate`) and
+checked by it; this module only adds what a form needs on top: a date, a
+time and a zone typed separately, and a message next to each wrong field in
+the nurse's language.
+"""
+
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
+
+from aftercare.i18n import _
+from aftercare.patients.schemas import PatientCreate, PatientUpdate, known_time_zones
+from aftercare.protocols.schema import parse_clock
+
+PRESCRIBED_ROWS = 3
+Translate = Callable[[str], str]
+FieldErrors = dict[str, str]
+
+# What to do about each wrong field, in words for people (msgids; translated when shown).
+MESSAGES = {
+    "alias": _("Enter an alias, such as the patient's initials (at most 40 characters)."),
+    "protocol": _("Choose a procedure from the list."),
+    "surgery_date": _("Enter the date of surgery, like 2027-03-26."),
+    "surgery_time": _("Enter the time of surgery as HH:MM, like 09:30."),
+    "timezone": _("Choose a time zone from the list, like Europe/Paris."),
+    "language": _("Choose a language the procedure's texts are written in."),
+    "wake_time": _("Enter a time as HH:MM, like 08:00."),
+    "sleep_time": _("Enter a time as HH:MM, at least 4 hours after the waking time."),
+    "email": _("Enter a valid e-mail address, or leave it empty."),
+    "title": _("Give the item a title (at most 200 characters)."),
+    "days": _("Write the days like 1-5 or 1, 3, 5, within the plan's days."),
+    "times": _('Write the times like 08:00, 20:00, or "as needed".'),
+    "form": _("This could not be saved; please check the form, or ask an administrator."),
+}
+
+
+class EnrolForm(BaseModel):
+    """The enrolment form as typed; every field is text so nothing is refused before reading."""
+
+    csrf_token: str | None = None
+    alias: str = ""
+    protocol: str = ""
+    surgery_date: str = ""
+    surgery_time: str = ""
+    timezone: str = ""
+    language: str = ""
+    wake_time: str = ""
+    sleep_time: str = ""
+    email: str = ""
+    # One entry per prescribed row; the reminder boxes carry their row's number.
+    item_title: list[str] = []
+    item_days: list[str] = []
+    item_times: list[str] = []
+    item_reminder: list[str] = []
+
+    def rows(self) -> list[tuple[str, str, str, bool]]:
+        """The prescribed rows as typed (title, days, times, reminder), always PRESCRIBED_ROWS."""
+
+        def at(values: list[str], index: int) -> str:
+            return values[index].strip() if index < len(values) else ""
+
+        return [
+            (
+                at(self.item_title, i),
+                at(self.item_days, i),
+                at(self.item_times, i),
+                str(i) in self.item_reminder,
+            )
+            for i in range(PRESCRIBED_ROWS)
+        ]
+
+
+class SurgeryForm(BaseModel):
+    csrf_token: str | None = None
+    surgery_date: str = ""
+    surgery_time: str = ""
+    timezone: str = ""
+
+
+def surgery_moment(
+    typed_date: str, typed_time: str, zone: str, translate: Translate
+) -> tuple[datetime | None, FieldErrors]:
+    """A local date, time and IANA zone as one aware moment, or what is wrong with each."""
+    errors: FieldErrors = {}
+    day: date | None = None
+    try:
+        day = date.fromisoformat(typed_date.strip())
+    except ValueError:
+        errors["surgery_date"] = translate(MESSAGES["surgery_date"])
+    try:
+        clock = parse_clock(typed_time.strip())
+    except ValueError:
+        errors["surgery_time"] = translate(MESSAGES["surgery_time"])
+    if zone.strip() not in known_time_zones():
+        errors["timezone"] = translate(MESSAGES["timezone"])
+    if errors or day is None:
+        return None, errors
+    return datetime.combine(day, clock, tzinfo=ZoneInfo(zone.strip())), errors
+
+
+def _field_of(loc: Sequence[Any]) -> str:
+    """The form field behind a schema error's location."""
+    # A service names a nested field in one string ("prescribed.0.days"), a schema in parts.
+    parts = [piece for part in loc if part != "body" for piece in str(part).split(".")]
+    if not parts:
+        return "sleep_time"  # the only whole-body rule: the wake window
+    if parts[0] == "surgery_at":
+        return "surgery_date"
+    if parts[0] == "prescribed" and len(parts) >= 2:
+        column = parts[2] if len(parts) > 2 else "title"
+        return f"prescribed.{parts[1]}.{'times' if column == 'time' else column}"
+    return parts[0]
+
+
+def message_for(field: str, translate: Translate) -> str:
+    return translate(MESSAGES[field.rsplit(".", 1)[-1]])
+
+
+def errors_of(error: ValidationError | RequestValidationError, translate: Translate) -> FieldErrors:
+    """Schema or service errors, keyed by form field, one message each."""
+    errors: FieldErrors = {}
+    for problem in error.errors():
+        field = _field_of(problem.get("loc", ()))
+        if field.rsplit(".", 1)[-1] in MESSAGES:
+            errors.setdefault(field, message_for(field, translate))
+    return errors or {"form": translate(MESSAGES["form"])}
+
+
+def _split(typed: str) -> list[str]:
+    return [part.strip() for part in typed.replace(";", ",").split(",") if part.strip()]
+
+
+def _times(typed: str) -> str | list[str]:
+    wording = typed.strip().lower().replace("-", " ")
+    if wording == "as needed":
+        return "as-needed"
+    if wording == "all day":
+        return "all-day"
+    return _split(typed)
+
+
+def enrolment_body(
+    form: EnrolForm, translate: Translate
+) -> tuple[PatientCreate | None, FieldErrors]:
+    """The form as the API's `PatientCreate`, or every wrong field at once."""
+    surgery_at, errors = surgery_moment(
+        form.surgery_date, form.surgery_time, form.timezone, translate
+    )
+    prescribed = [
+        {"title": title, "days": _split(days), "time": _times(times), "reminder": reminder}
+        for title, days, times, reminder in form.rows()
+        if title or days or times
+    ]
+    body = {
+        "alias": form.alias,
+        "protocol": form.protocol,
+        # A stand-in while the date or zone is wrong, so the other fields are still checked.
+        "surgery_at": surgery_at or datetime.fromisoformat("2000-01-01T00:00:00+00:00"),
+        "timezone": form.timezone.strip() if "timezone" not in errors else "UTC",
+        "language": form.language,
+        "wake_time": form.wake_time.strip() or None,
+        "sleep_time": form.sleep_time.strip() or None,
+        "email": form.email.strip() or None,
+        "prescribed": prescribed,
+    }
+    try:
+        created = PatientCreate.model_validate(body)
+    except ValidationError as error:
+        errors.update(renumber(errors_of(error, translate), filled_rows(form)))
+        return None, errors
+    return (None, errors) if errors else (created, errors)
+
+
+def renumber(errors: FieldErrors, rows: list[int]) -> FieldErrors:
+    """Prescribed errors point at the n-th filled row (`rows`): name the row on the form instead."""
+    renamed: FieldErrors = {}
+    for field, message in errors.items():
+        parts = field.split(".")
+        if parts[0] == "prescribed" and parts[1].isdigit() and int(parts[1]) < len(rows):
+            field = f"prescribed.{rows[int(parts[1])]}.{parts[2]}"
+        renamed[field] = message
+    return renamed
+
+
+def filled_rows(form: EnrolForm) -> list[int]:
+    return [i for i, (title, days, times, _r) in enumerate(form.rows()) if title or days or times]
+
+
+def surgery_change(
+    form: SurgeryForm, translate: Translate
+) -> tuple[PatientUpdate | None, FieldErrors]:
+    """The move-the-surgery form as the API's `PatientUpdate` (moment and zone)."""
+    surgery_at, errors = surgery_moment(
+        form.surgery_date, form.surgery_time, form.timezone, translate
+    )
+    if surgery_at is None:
+        return None, errors
+    return PatientUpdate(surgery_at=surgery_at, timezone=form.timezone.strip()), errors

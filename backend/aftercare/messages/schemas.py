@@ -1,0 +1,44 @@
+"""The thread as the API reads and writes it; the table's nurse and clinic stay inside."""
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+Sender = Literal["patient", "nurse"]
+# Blank around the words is not part of the message: a body of spaces is empty.
+Body = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+
+
+class MessageCreate(BaseModel):
+    """A nurse's message to a patient."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    body: Body
+
+
+class PatientMessageCreate(BaseModel):
+    """A patient's message; `id`, made on the phone, lets a reply sent twice be stored once."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: uuid.UUID | None = None
+    body: Body
+
+
+class MessagePublic(BaseModel):
+    """One message; `from` says which side wrote it, never which nurse."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: uuid.UUID
+    sender: Sender = Field(serialization_alias="from", validation_alias="from")
+    body: str
+    created_at: datetime
+    read_at: datetime | None
+
+
+class MessageList(BaseModel):
+    items: list[MessagePublic]

@@ -1,0 +1,297 @@
+"""The console's queue page and a patient page on a full database, against an empty one.
+
+    .venv/bin/python bench/console.py [--databases sqlite,postgresql] [--patients 100000]
+
+For each database: a fresh one, `aftercare serve` in its own process, one nurse
+signed in through the console's form, one patient enrolled through the API
+with a red check-in. The queue page (its first 50 flags) and that patient's
+page are timed over HTTP (sequential requests, median and 95th percentile),
+first with just that, then after 100,000 patients, 1,000,000 check-ins and
+10,000 open flags are loaded into the same clinic. Goal (issue 6): under
+50 ms each with the full database; the ratio full/empty shows what the data
+costs. HTTP timing includes the loopback round trip, so it overstates the
+server's rendering time slightly.
+"""
+
+import argparse
+import http.cookiejar
+import json
+import os
+import re
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+from sqlalchemy.engine import make_url
+
+from aftercare.db import normalise_url
+
+AFTERCARE = str(Path(sys.executable).parent / "aftercare")
+PG_URL = "postgresql://postgres@127.0.0.1:5432/aftercare_bench_console"
+EMAIL, PASSWORD = "bench@clinic.example", "bench-password-long"
+GOAL_MS = 50.0
+RUNS = 40
+REASONS = {
+    "red": '[{"code": "heavy-bleeding", "severity": "red", "value": "heavy"}]',
+    "amber": '[{"code": "high-pain", "severity": "amber", "value": 7}]',
+}
+
+
+class Browser:
+    """A nurse's browser: cookies kept, redirects followed."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+        )
+
+    def get(self, path: str) -> str:
+        with self.opener.open(f"{self.base}{path}", timeout=30) as response:
+            return str(response.read().decode())
+
+    def post(self, path: str, fields: dict[str, str]) -> str:
+        data = urllib.parse.urlencode(fields).encode()
+        with self.opener.open(f"{self.base}{path}", data, timeout=30) as response:
+            return str(response.read().decode())
+
+    def timed(self, path: str) -> list[float]:
+        for _ in range(5):  # warm the caches and the connection pool
+            self.get(path)
+        times = []
+        for _ in range(RUNS):
+            started = time.perf_counter()
+            self.get(path)
+            times.append((time.perf_counter() - started) * 1000)
+        return times
+
+
+def api(base: str, path: str, body: dict[str, object], token: str | None = None) -> dict:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(f"{base}{path}", json.dumps(body).encode(), headers)
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return dict(json.loads(response.read()))
+
+
+def fresh_database(kind: str, folder: Path) -> str:
+    if kind == "sqlite":
+        return f"sqlite:///{folder / 'console.db'}"
+    target = make_url(normalise_url(PG_URL))
+    admin = target.set(drivername="postgresql", database="postgres").render_as_string(False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{target.database}"')
+        conn.execute(f'CREATE DATABASE "{target.database}"')
+    return PG_URL
+
+
+def start_server(url: str, folder: Path) -> tuple[subprocess.Popen[bytes], str, dict[str, str]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AFTERCARE_")}
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    env.update(AFTERCARE_DATABASE_URL=url, AFTERCARE_SECRET_KEY="bench-secret",
+               AFTERCARE_BASE_URL=base, AFTERCARE_DISPATCH_INTERVAL_S="3600")  # fmt: skip
+    subprocess.run([AFTERCARE, "db", "upgrade"], env=env, check=True, capture_output=True)
+    create = [AFTERCARE, "nurse", "create", EMAIL, "--clinic", "bench", "--password-stdin"]
+    subprocess.run(create, input=f"{PASSWORD}\n", text=True, env=env, check=True,
+                   capture_output=True)  # fmt: skip
+    log = (folder / "server.log").open("wb")  # read it when a page answers 500
+    server = subprocess.Popen([AFTERCARE, "serve", "--port", str(port)], env=env, cwd=folder,
+                              stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    for _ in range(150):
+        try:
+            urllib.request.urlopen(f"{base}/healthz", timeout=1)
+            return server, base, env
+        except OSError:
+            time.sleep(0.2)
+    server.terminate()
+    raise SystemExit("the server did not start")
+
+
+def one_patient_with_a_red_flag(base: str) -> str:
+    request = urllib.request.Request(
+        f"{base}/api/v1/auth/token",
+        urllib.parse.urlencode({"username": EMAIL, "password": PASSWORD}).encode(),
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        token = json.loads(response.read())["access_token"]
+    surgery = (datetime.now(UTC) - timedelta(days=3)).isoformat()
+    body = {"alias": "Measured", "protocol": "hymenoplasty", "surgery_at": surgery,
+            "timezone": "Europe/Paris", "language": "en"}  # fmt: skip
+    enrolment = api(base, "/api/v1/patients", body, token)
+    phone = api(base, "/api/v1/enroll", {"code": enrolment["enrollment_code"]})["access_token"]
+    for minutes_back, bleeding in ((2, "spotting"), (1, "light"), (0, "heavy")):
+        at = datetime.now(UTC) - timedelta(minutes=minutes_back)
+        api(base, "/api/v1/me/checkins", {"id": str(uuid.uuid4()), "recorded_at": at.isoformat(),
+            "pain": 4, "temperature_c": 37.0, "bleeding": bleeding, "discharge": "none",
+            "urination": "normal", "allergy": "none", "nausea": False, "wants_contact": False,
+            "note": ""}, phone)  # fmt: skip
+    return str(enrolment["id"])
+
+
+def sign_in(base: str) -> Browser:
+    browser = Browser(base)
+    page = browser.get("/console/sign-in")
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert match, "no CSRF token on the sign-in page"
+    browser.post("/console/sign-in", {"csrf_token": match.group(1), "email": EMAIL,
+                                      "password": PASSWORD})  # fmt: skip
+    return browser
+
+
+def rows(clinic: str, patients: int, checkins_each: int, flags: int) -> Iterator[tuple[str, tuple]]:
+    """The bulk data: patients spread over the last 40 days, check-ins, open flags."""
+    now = datetime.now(UTC)
+    for n in range(patients):
+        patient = uuid.uuid4()
+        surgery = now - timedelta(days=n % 40, hours=n % 7)
+        yield "patient", (patient, clinic, f"P{n:06d}", "hymenoplasty", surgery, "Europe/Paris",
+                          "en", "08:00:00", "22:00:00", '["in-app"]', uuid.uuid4().hex, "[]", 1,
+                          28, "bench", surgery, surgery, surgery)  # fmt: skip
+        last = None
+        for c in range(checkins_each):
+            last = uuid.uuid4()
+            at = surgery + timedelta(days=c, hours=11)
+            yield "checkin", (last, patient, at, at, c + 1, (n + c) % 8, 37.0, "spotting",
+                              "none", "normal", "none", False, False, "", "none", "[]", "",
+                              "bench")  # fmt: skip
+        if n < flags:
+            severity = "red" if n % 5 == 0 else "amber"
+            yield "flag", (uuid.uuid4(), clinic, patient, last, severity,
+                           2 if severity == "red" else 1, "open", REASONS[severity],
+                           now - timedelta(minutes=n % 600), 0)  # fmt: skip
+
+
+COLUMNS = {
+    "patient": "id, clinic_id, alias, protocol_id, surgery_at, timezone, language, wake_time, "
+    "sleep_time, channels, calendar_token, prescribed, protocol_version, plan_days, "
+    "protocol_digest, plan_built_at, created_at, enrolled_at",
+    "checkin": "id, patient_id, recorded_at, received_at, day, pain, temperature_c, bleeding, "
+    "discharge, urination, allergy, nausea, wants_contact, note, severity, reasons, advice, "
+    "body_digest",
+    "flag": "id, clinic_id, patient_id, checkin_id, severity, severity_rank, status, reasons, "
+    "created_at, escalations",
+}
+
+
+def load(url: str, patients: int, checkins_each: int, flags: int) -> float:
+    started = time.perf_counter()
+    if url.startswith("sqlite"):
+        _load_sqlite(url.removeprefix("sqlite:///"), patients, checkins_each, flags)
+    else:
+        _load_postgres(url, patients, checkins_each, flags)
+    return time.perf_counter() - started
+
+
+def _sqlite_value(value: object) -> object:
+    # As SQLAlchemy stores them in SQLite: UUIDs as 32 hex digits, times as naive UTC text.
+    if isinstance(value, uuid.UUID):
+        return value.hex
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ")
+    return value
+
+
+def _load_sqlite(path: str, patients: int, checkins_each: int, flags: int) -> None:
+    db = sqlite3.connect(path, timeout=60)
+    clinic = db.execute("SELECT id FROM clinic WHERE slug = 'bench'").fetchone()[0]
+    batches: dict[str, list[tuple]] = {name: [] for name in COLUMNS}
+
+    def flush() -> None:
+        for name, batch in batches.items():
+            if batch:
+                marks = ", ".join("?" * len(batch[0]))
+                db.executemany(f"INSERT INTO {name} ({COLUMNS[name]}) VALUES ({marks})", batch)
+                batch.clear()
+
+    for table, values in rows(uuid.UUID(hex=clinic), patients, checkins_each, flags):
+        batches[table].append(tuple(_sqlite_value(v) for v in values))
+        if len(batches["checkin"]) >= 50_000:
+            flush()
+    flush()
+    db.commit()
+    db.execute("ANALYZE")
+    db.close()
+
+
+def _load_postgres(url: str, patients: int, checkins_each: int, flags: int) -> None:
+    conninfo = make_url(normalise_url(url)).set(drivername="postgresql").render_as_string(False)
+    with psycopg.connect(conninfo) as conn:
+        clinic = conn.execute("SELECT id FROM clinic WHERE slug = 'bench'").fetchone()
+        assert clinic is not None
+        # Three COPY streams cannot be open at once on one connection: buffer flags and
+        # check-ins per table, patients first (the foreign keys want them first).
+        pending: dict[str, list[tuple]] = {name: [] for name in COLUMNS}
+        for table, values in rows(str(clinic[0]), patients, checkins_each, flags):
+            pending[table].append(values)
+        for table in ("patient", "checkin", "flag"):
+            with conn.cursor().copy(f"COPY {table} ({COLUMNS[table]}) FROM STDIN") as copy:
+                for values in pending[table]:
+                    copy.write_row(values)
+            pending[table].clear()
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+
+
+def measure(browser: Browser, patient_id: str) -> dict[str, list[float]]:
+    return {
+        "queue": browser.timed("/console/queue"),
+        "patient": browser.timed(f"/console/patients/{patient_id}"),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument("--patients", type=int, default=100_000)
+    parser.add_argument("--checkins-each", type=int, default=10)
+    parser.add_argument("--flags", type=int, default=10_000)
+    args = parser.parse_args()
+
+    results = []
+    for kind in args.databases.split(","):
+        folder = Path(tempfile.mkdtemp(prefix=f"aftercare-console-{kind}-"))
+        url = fresh_database(kind, folder)
+        server, base, _env = start_server(url, folder)
+        try:
+            patient_id = one_patient_with_a_red_flag(base)
+            browser = sign_in(base)
+            empty = measure(browser, patient_id)
+            seconds = load(url, args.patients, args.checkins_each, args.flags)
+            print(f"{kind}: loaded {args.patients:,} patients, "
+                  f"{args.patients * args.checkins_each:,} check-ins and {args.flags:,} open "
+                  f"flags in {seconds:.0f} s")  # fmt: skip
+            browser = sign_in(base)  # a fresh session: the first may have timed out
+            full = measure(browser, patient_id)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+        for page in ("queue", "patient"):
+            results.append((kind, page, empty[page], full[page]))
+
+    print()
+    print(f"{'database':<11}{'page':<9}{'empty p50':>10}{'full p50':>10}{'full p95':>10}"
+          f"{'ratio':>7}  goal < {GOAL_MS:.0f} ms")  # fmt: skip
+    for kind, page, empty_times, full_times in results:
+        e, f = statistics.median(empty_times), statistics.median(full_times)
+        p95 = statistics.quantiles(full_times, n=20)[-1]
+        verdict = "PASS" if f < GOAL_MS else "FAIL"
+        print(f"{kind:<11}{page:<9}{e:>8.1f}ms{f:>8.1f}ms{p95:>8.1f}ms{f / e:>7.2f}  {verdict}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,153 @@
+"""The flag queue in real Chromium: a red flag appears without a reload, then is dealt with."""
+
+import json
+import re
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import uvicorn
+from playwright.sync_api import Browser, Page, ViewportSize, expect
+from sqlalchemy import Engine
+
+from aftercare.app import create_app
+from aftercare.settings import Settings
+from tests.browser.conftest import LiveServer, _free_port
+from tests.factories import PASSWORD, Factory
+
+DESK: ViewportSize = {"width": 1280, "height": 900}
+
+
+@pytest.fixture
+def desk(browser: Browser) -> Iterator[Page]:
+    """A nurse's desktop browser; closed before the server stops, as a nurse leaves."""
+    context = browser.new_context(viewport=DESK)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def heavy_bleeding() -> dict[str, object]:
+    return {
+        "id": str(uuid.uuid4()),
+        "recorded_at": (datetime.now(UTC) - timedelta(minutes=1)).isoformat(),
+        "pain": 4, "temperature_c": 37.0, "bleeding": "heavy", "discharge": "none",
+        "urination": "normal", "allergy": "none", "nausea": False, "wants_contact": False,
+        "note": "",
+    }  # fmt: skip
+
+
+def api(url: str, headers: dict[str, str], body: object = None) -> tuple[int, object]:
+    """A call to the live server's JSON API, as a patient's phone or a script makes it."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        url, data, {**headers, "Content-Type": "application/json"}, method="POST" if data else "GET"
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return int(response.status), json.loads(response.read())
+
+
+def connected(page: Page) -> None:
+    """Wait until the queue's event stream is open (a selector: the CSP forbids eval)."""
+    expect(page.locator("html[data-queue-live=events]")).to_have_count(1, timeout=10_000)
+
+
+def sign_in(page: Page, base: str, email: str) -> None:
+    page.goto(f"{base}/console/sign-in")
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{base}/console/queue")
+
+
+def test_a_red_flag_appears_without_a_reload_then_is_acknowledged_and_resolved(
+    live_server: LiveServer, desk: Page, factory: Factory
+) -> None:
+    nurse = factory.nurse()
+    surgery = (datetime.now(UTC) - timedelta(days=2)).isoformat()
+    patient = factory.patient_headers(factory.enrolment(nurse, alias="K.L.", surgery_at=surgery))
+    sign_in(desk, live_server.url, nurse.email)
+    expect(desk.get_by_text("Nothing waiting")).to_be_visible()
+    expect(desk).to_have_title(re.compile(r"^Flag queue · "))
+    connected(desk)
+    desk.evaluate("window.stillTheSamePage = true")
+
+    code, answer = api(f"{live_server.url}/api/v1/me/checkins", patient, heavy_bleeding())
+    assert code == 201 and isinstance(answer, dict) and answer["severity"] == "red"
+
+    card = desk.locator("article.card-red")
+    expect(card).to_have_count(1, timeout=15_000)
+    expect(card.get_by_role("link", name="K.L.")).to_be_visible()
+    expect(card).to_contain_text("Heavy bleeding")
+    expect(card).to_contain_text("Day 3 of 28")
+    expect(desk).to_have_title(re.compile(r"^\(1\) Flag queue · "))
+    expect(desk.get_by_role("status")).to_have_text("New red flag")
+    assert desk.evaluate("window.stillTheSamePage") is True, "the page was reloaded"
+
+    card.get_by_role("button", name="Acknowledge").click()
+    expect(desk.locator("article.card-red")).to_contain_text(f"Acknowledged by {nurse.email}")
+    expect(desk).to_have_title(re.compile(r"^Flag queue · "))
+
+    card = desk.locator("article.card-red")
+    card.get_by_text("Resolve…").click()
+    card.get_by_label("Advised to come in").check()
+    card.get_by_label("Note (optional)").fill("Coming in at 3 pm.")
+    card.get_by_role("button", name="Resolve", exact=True).click()
+    expect(desk.get_by_text("Nothing waiting")).to_be_visible()
+    _, resolved = api(f"{live_server.url}/api/v1/flags?status=resolved", nurse.headers)
+    assert isinstance(resolved, dict)
+    assert [item["resolution_note"] for item in resolved["items"]] == ["Coming in at 3 pm."]
+
+
+def test_what_the_nurse_is_typing_survives_a_live_update(
+    live_server: LiveServer, desk: Page, factory: Factory
+) -> None:
+    nurse = factory.nurse()
+    surgery = (datetime.now(UTC) - timedelta(days=2)).isoformat()
+    first = factory.patient_headers(factory.enrolment(nurse, alias="A.A.", surgery_at=surgery))
+    second = factory.patient_headers(factory.enrolment(nurse, alias="B.B.", surgery_at=surgery))
+    url = f"{live_server.url}/api/v1/me/checkins"
+    assert api(url, first, heavy_bleeding())[0] == 201
+    sign_in(desk, live_server.url, nurse.email)
+    connected(desk)
+    card = desk.locator("article.card-red")
+    card.get_by_text("Resolve…").click()
+    note = card.get_by_label("Note (optional)")
+    note.fill("Half-written")
+
+    assert api(url, second, heavy_bleeding())[0] == 201
+
+    expect(desk.locator("article.card-red")).to_have_count(2, timeout=15_000)
+    note = desk.locator("article.card-red").first.get_by_label("Note (optional)")
+    expect(note).to_have_value("Half-written")
+    expect(note).to_be_focused()
+
+
+def test_the_server_stops_quickly_once_the_queue_is_closed(
+    settings: Settings, engine: Engine, browser: Browser, factory: Factory
+) -> None:
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    app = create_app(settings.model_copy(update={"base_url": base}), engine)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.05)
+    context = browser.new_context(viewport=DESK)
+    page = context.new_page()
+    sign_in(page, base, factory.nurse().email)
+    connected(page)
+    context.close()  # the event stream's connection goes with the page
+
+    started = time.monotonic()
+    server.should_exit = True
+    thread.join(timeout=20)
+    assert not thread.is_alive()
+    assert time.monotonic() - started < 3, "an event stream kept the server from stopping"
