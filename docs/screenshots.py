@@ -4,7 +4,7 @@
 
 Runs the demo on a fresh SQLite database, enrols the first demo patient in
 Debian's Chromium, ticks an item off, checks in once, and saves Today, Check-in,
-History and Warning signs to
+History and Warning signs, then the nurse's flag queue and a patient's page, to
 docs/screenshots/.
 """
 
@@ -71,6 +71,17 @@ def main() -> None:
             page.screenshot(path=str(out / "history.png"), full_page=False)
             page.goto(f"{base}/warning-signs")
             page.screenshot(path=str(out / "warning-signs.png"), full_page=False)
+            # The nurse's side, on a laptop-sized screen: the queue and a patient's page.
+            desk = browser.new_page(viewport={"width": 1280, "height": 860})
+            desk.goto(f"{base}/console/sign-in")
+            desk.locator("input[name=email]").fill("nurse@demo.example")
+            desk.locator("input[name=password]").fill("demo-password")
+            desk.locator("form[action='/console/sign-in'] button[type=submit]").click()
+            desk.wait_for_url(f"{base}/console/queue")
+            desk.screenshot(path=str(out / "console-queue.png"), full_page=False)
+            desk.locator("main a[href^='/console/patients/']").first.click()
+            desk.wait_for_load_state()
+            desk.screenshot(path=str(out / "console-patient.png"), full_page=False)
             browser.close()
     finally:
         server.terminate()

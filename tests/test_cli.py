@@ -140,7 +140,10 @@ def test_demo_is_idempotent_and_prints_how_to_sign_in(cli_env, client):
         "/api/v1/auth/token", data={"username": "nurse@demo.example", "password": "demo-password"}
     ).json()["access_token"]
     patients = client.get("/api/v1/patients", headers={"Authorization": f"Bearer {token}"})
-    assert len(patients.json()["items"]) == 3, "a second run adds nobody"
+    aliases = sorted(patient["alias"] for patient in patients.json()["items"])
+    assert aliases == ["A.B.", "C.D.", "E.F.", "G.H."], "a second run adds nobody"
+    flags = client.get("/api/v1/flags", headers={"Authorization": f"Bearer {token}"})
+    assert len(flags.json()["items"]) == 1, "G.H. checked in on a phone: one flag waits"
     # The second run's links replace the first's.
     old_code = links[0].rsplit("/", 1)[1]
     assert client.post("/api/v1/enroll", json={"code": old_code}).status_code == 400

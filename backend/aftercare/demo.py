@@ -55,6 +55,8 @@ def seed_demo(
     with session_scope(engine) as session:
         clinic = get_or_create_clinic(session, DEMO_CLINIC, "Demo Clinic")
         clinic.phone = clinic.phone or "+33 1 23 45 67 89"
+        if clinic.timezone == "UTC":  # the default: the demo clinic is in Paris
+            clinic.timezone = "Europe/Paris"
         nurse = session.exec(select(Nurse).where(Nurse.email == DEMO_NURSE)).first()
         if nurse is None:
             nurse = create_nurse(session, DEMO_NURSE, DEMO_PASSWORD, clinic, is_admin=True)
