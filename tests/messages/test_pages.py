@@ -232,3 +232,20 @@ def test_the_console_pages_need_a_signed_in_nurse(client, factory):
         response = client.get(path, follow_redirects=False)
         assert response.status_code == 303
         assert response.headers["location"].startswith("/console/sign-in")
+
+
+def test_every_page_of_the_phone_shows_the_unread_count_on_the_messages_tab(client, factory):
+    from tests.patients.test_pages import _csrf
+
+    nurse = factory.nurse()
+    enrolment = factory.enrolment(nurse)
+    path = enrolment.url.removeprefix("http://testserver")
+    client.post(path, data={"csrf_token": _csrf(client.get(path).text)})
+    for body in ("Hello", "How are you feeling today?"):
+        written = client.post(f"/api/v1/patients/{enrolment.id}/messages", json={"body": body},
+                              headers=nurse.headers)  # fmt: skip
+        assert written.status_code == 201
+    for page in ("/today", "/plan", "/history", "/settings", "/warning-signs"):
+        assert "(2 new)" in client.get(page).text, page
+    client.get("/messages")  # reading them
+    assert "(2 new)" not in client.get("/plan").text

@@ -49,6 +49,8 @@ def _secure(settings: Settings) -> bool:
 def render(
     request: Request, settings: Settings, name: str, context: dict[str, object], code: int = 200
 ) -> HTMLResponse:
+    # The Messages tab shows the unread count on every page of a signed-in phone.
+    context.setdefault("unread_messages", getattr(request.state, "unread_messages", 0))
     response = templates.TemplateResponse(request, name, context, status_code=code)
     set_csrf_cookie(request, response, _secure(settings))
     return response
@@ -57,7 +59,10 @@ def render(
 def signed_in(request: Request, session: Session, now: datetime) -> tuple[Patient, Clinic] | None:
     """The patient of this phone's session cookie and their clinic, in one query."""
     token = request.cookies.get(SESSION_COOKIE)
-    return patient_by_token(session, token, now) if token else None
+    found = patient_by_token(session, token, now) if token else None
+    if found is not None:
+        request.state.unread_messages = unread_for_patient(session, found[0].id)
+    return found
 
 
 def to_landing() -> RedirectResponse:
@@ -166,7 +171,6 @@ def today(request: Request, session: SessionDep, settings: SettingsDep, now: Now
         days=patient.plan_days,
         plan_day=plan_day,
         clinic_phone=clinic.phone,
-        unread_messages=unread_for_patient(session, patient.id),
     )
     return render(request, settings, "patient/today.html", context)
 
