@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from aftercare import __version__
 from aftercare.accounts.endpoints import router as accounts_router
 from aftercare.checkins.endpoints import router as checkins_router
+from aftercare.console.account import router as console_account
 from aftercare.console.audit import router as console_audit
 from aftercare.console.clinic import router as console_clinic
 from aftercare.console.enrol import router as console_enrol
@@ -168,6 +169,7 @@ def create_app(
     app.include_router(pwa_router)
     app.include_router(console_router)
     app.include_router(console_queue)
+    app.include_router(console_account)
     app.include_router(console_patients)
     app.include_router(console_enrol)
     app.include_router(console_report)

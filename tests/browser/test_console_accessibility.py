@@ -50,6 +50,7 @@ def test_every_console_page_passes_axe(browser: Browser, live_server, factory, l
         "/console/audit",
         "/console/clinic",
         "/console/clinic/nurses",
+        "/console/account",
     ):
         response = page.goto(f"{live_server.url}{path}")
         assert response is not None and response.status == 200, path

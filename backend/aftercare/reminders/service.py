@@ -70,6 +70,31 @@ def subscribe(
     session.commit()
 
 
+def subscribe_nurse(
+    session: Session, nurse_id: uuid.UUID, subscription: PushSubscriptionCreate, now: datetime
+) -> None:
+    """Keep a nurse's browser subscription: red-flag alerts then also arrive by push."""
+    endpoint = str(subscription.endpoint)
+    row = session.exec(
+        select(PushSubscription).where(PushSubscription.endpoint == endpoint)
+    ).first() or PushSubscription(endpoint=endpoint, p256dh="", auth="")
+    row.patient_id, row.nurse_id = None, nurse_id
+    row.p256dh, row.auth = subscription.keys.p256dh, subscription.keys.auth
+    row.retired_at, row.created_at = None, now
+    session.add(row)
+    session.commit()
+
+
+def unsubscribe_nurse(session: Session, nurse_id: uuid.UUID, endpoint: str) -> None:
+    for row in session.exec(
+        select(PushSubscription).where(
+            PushSubscription.nurse_id == nurse_id, PushSubscription.endpoint == endpoint
+        )
+    ):
+        session.delete(row)
+    session.commit()
+
+
 def unsubscribe(session: Session, patient: Patient, endpoint: str, now: datetime) -> None:
     """Forget this phone's push subscription; with none left, push is no longer a channel."""
     for row in session.exec(

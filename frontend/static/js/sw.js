@@ -9,6 +9,7 @@ const SHELL_FILES = [
   "/static/js/app.js",
   "/static/js/outbox.js",
   "/static/js/push.js",
+  "/static/js/push-toggle.js",
   "/static/js/tick.js",
   "/static/js/messages.js",
   "/static/icons/icon-192.png",
@@ -136,7 +137,8 @@ self.addEventListener("fetch", (event) => {
     return;
   }
   if (request.method !== "GET" || url.origin !== self.location.origin) return;
-  if (url.pathname.startsWith("/api/") || url.pathname.startsWith("/start/")) return;
+  // The API, the one-time links and the nurses' console are never kept on a device.
+  if (["/api/", "/start/", "/console"].some((prefix) => url.pathname.startsWith(prefix))) return;
   if (request.mode === "navigate") {
     event.respondWith(
       fetch(request)
