@@ -23,7 +23,7 @@ from aftercare.i18n import _, gettext_for
 from aftercare.messages import service
 from aftercare.messages.schemas import MessageCreate, PatientMessageCreate
 from aftercare.patients.models import Patient
-from aftercare.patients.pages import render, signed_in, to_landing
+from aftercare.patients.pages import PhoneDep, render
 from aftercare.patients.service import clinic_patient
 from aftercare.settings import Settings
 from aftercare.web import browser_language, check_csrf, page_context
@@ -88,13 +88,10 @@ def _patient_page(
 
 @router.get("/messages", response_model=None)
 def patient_messages(
-    request: Request, session: SessionDep, settings: SettingsDep, now: NowDep
+    request: Request, phone: PhoneDep, session: SessionDep, settings: SettingsDep, now: NowDep
 ) -> Response:
     """The patient's thread, newest at the bottom; the clinic's messages are read from now on."""
-    found = signed_in(request, session, now)
-    if found is None:
-        return to_landing()
-    patient, clinic = found
+    patient, clinic = phone
     entries = service.read_by_patient(session, patient, now, mark=not _is_prefetch(request))
     return _patient_page(request, settings, patient, clinic, entries, now)
 
@@ -102,6 +99,7 @@ def patient_messages(
 @router.post("/messages", response_model=None)
 def patient_reply(
     request: Request,
+    phone: PhoneDep,
     session: SessionDep,
     settings: SettingsDep,
     now: NowDep,
@@ -111,10 +109,7 @@ def patient_reply(
 ) -> Response:
     """A reply from the no-JavaScript form, or replayed by the service worker once online."""
     check_csrf(request, csrf_token)
-    found = signed_in(request, session, now)
-    if found is None:
-        return to_landing()
-    patient, clinic = found
+    patient, clinic = phone
     replayed = "application/json" in request.headers.get("accept", "")
     message_id = _client_id(reply_id)
     try:

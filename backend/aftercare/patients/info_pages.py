@@ -10,10 +10,9 @@ from aftercare.deps import NowDep, ProtocolsDep, SessionDep, SettingsDep
 from aftercare.patients.pages import (
     DEFAULT_APP_NAME,
     SESSION_COOKIE,
+    PhoneDep,
     own_page,
     render,
-    signed_in,
-    to_landing,
 )
 from aftercare.plans.engine import in_language
 from aftercare.privacy.service import erase_patient, export_bundle
@@ -26,9 +25,8 @@ WARNING_SIGNS_ITEM = "warning-signs"
 @router.get("/warning-signs", response_model=None)
 def warning_signs(
     request: Request,
-    session: SessionDep,
+    phone: PhoneDep,
     settings: SettingsDep,
-    now: NowDep,
     protocols: ProtocolsDep,
 ) -> Response:
     """What is normal, what is not, whom to call: from today's procedure file.
@@ -36,10 +34,7 @@ def warning_signs(
     Like the flag rules, and unlike the plan, this is not frozen at enrolment:
     safety information is always the clinic's latest.
     """
-    found = signed_in(request, session, now)
-    if found is None:
-        return to_landing()
-    patient, clinic = found
+    patient, clinic = phone
     protocol = protocols.get(patient.protocol_id)
     normal = not_normal = None
     if protocol is not None:
@@ -57,17 +52,14 @@ def warning_signs(
 
 
 @router.get("/privacy", response_model=None)
-def privacy(request: Request, session: SessionDep, settings: SettingsDep, now: NowDep) -> Response:
-    return own_page(request, session, settings, now, "patient/privacy.html")
+def privacy(request: Request, phone: PhoneDep, settings: SettingsDep) -> Response:
+    return own_page(request, phone, settings, "patient/privacy.html")
 
 
 @router.get("/privacy/export", response_model=None)
-def privacy_export(request: Request, session: SessionDep, now: NowDep) -> Response:
+def privacy_export(request: Request, phone: PhoneDep, session: SessionDep, now: NowDep) -> Response:
     """The same FHIR bundle as GET /api/v1/me/export, for the signed-in phone."""
-    found = signed_in(request, session, now)
-    if found is None:
-        return to_landing()
-    patient, clinic = found
+    patient, clinic = phone
     bundle = export_bundle(session, patient, clinic, now)
     return Response(
         json.dumps(bundle, ensure_ascii=False, indent=1),
@@ -80,26 +72,22 @@ def privacy_export(request: Request, session: SessionDep, now: NowDep) -> Respon
 
 
 @router.get("/privacy/delete", response_model=None)
-def privacy_delete(
-    request: Request, session: SessionDep, settings: SettingsDep, now: NowDep
-) -> Response:
+def privacy_delete(request: Request, phone: PhoneDep, settings: SettingsDep) -> Response:
     """Ask once more: erasing cannot be undone."""
-    return own_page(request, session, settings, now, "patient/privacy_delete.html")
+    return own_page(request, phone, settings, "patient/privacy_delete.html")
 
 
 @router.post("/privacy/delete", response_model=None)
 def privacy_delete_submit(
     request: Request,
+    phone: PhoneDep,
     csrf_token: Annotated[str | None, Form()],
     session: SessionDep,
     settings: SettingsDep,
     now: NowDep,
 ) -> Response:
     check_csrf(request, csrf_token)
-    found = signed_in(request, session, now)
-    if found is None:
-        return to_landing()
-    patient, _clinic = found
+    patient, _clinic = phone
     language = patient.language
     erase_patient(session, patient, now)
     context = page_context(request, language, app_name=DEFAULT_APP_NAME)

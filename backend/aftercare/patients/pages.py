@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request, status
+from fastapi import APIRouter, Depends, Form, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlmodel import Session
@@ -65,23 +65,30 @@ def signed_in(request: Request, session: Session, now: datetime) -> tuple[Patien
     return found
 
 
+def current_phone(request: Request, session: SessionDep, now: NowDep) -> tuple[Patient, Clinic]:
+    """The signed-in phone's patient and clinic; a phone not signed in goes to the landing page."""
+    found = signed_in(request, session, now)
+    if found is None:
+        raise HTTPException(status.HTTP_303_SEE_OTHER, headers={"Location": "/"})
+    return found
+
+
+PhoneDep = Annotated[tuple[Patient, Clinic], Depends(current_phone)]
+
+
 def to_landing() -> RedirectResponse:
     return RedirectResponse("/", status_code=status.HTTP_303_SEE_OTHER)
 
 
 def own_page(
     request: Request,
-    session: Session,
+    phone: tuple[Patient, Clinic],
     settings: Settings,
-    now: datetime,
     template: str,
     **values: object,
 ) -> Response:
-    """A page of the signed-in patient, in their language, or the landing page."""
-    found = signed_in(request, session, now)
-    if found is None:
-        return to_landing()
-    patient, clinic = found
+    """A page of the signed-in patient, in their language."""
+    patient, clinic = phone
     context = page_context(request, patient.language, app_name=clinic.app_name, **values)
     return render(request, settings, template, context)
 
@@ -154,11 +161,10 @@ def start_submit(
 
 
 @router.get("/today", response_model=None)
-def today(request: Request, session: SessionDep, settings: SettingsDep, now: NowDep) -> Response:
-    found = signed_in(request, session, now)
-    if found is None:
-        return to_landing()
-    patient, clinic = found
+def today(
+    request: Request, phone: PhoneDep, session: SessionDep, settings: SettingsDep, now: NowDep
+) -> Response:
+    patient, clinic = phone
     day = service.recovery_day(patient, now)
     plan_day = None
     if day is not None and day <= patient.plan_days:
@@ -176,8 +182,14 @@ def today(request: Request, session: SessionDep, settings: SettingsDep, now: Now
 
 
 @router.post("/today/done", response_model=None)
-async def tick(
-    request: Request, session: SessionDep, settings: SettingsDep, now: NowDep
+def tick(
+    request: Request,
+    phone: PhoneDep,
+    session: SessionDep,
+    now: NowDep,
+    csrf_token: Annotated[str | None, Form()] = None,
+    item: Annotated[str, Form(max_length=100)] = "",
+    done: Annotated[str, Form(max_length=1)] = "",
 ) -> Response:
     """Tick an item off, or undo it: a plain form, so it works without JavaScript.
 
@@ -185,14 +197,9 @@ async def tick(
     gets 204 instead of the page; offline, the service worker keeps it and
     sends it later. Sending it twice is harmless: the last state wins.
     """
-    form = await request.form()
-    check_csrf(request, str(form.get("csrf_token") or ""))
-    found = signed_in(request, session, now)
-    if found is None:
-        return to_landing()
-    patient, _clinic = found
-    item = str(form.get("item") or "")
-    if not set_done(session, patient, item, form.get("done") == "1", now):
+    check_csrf(request, csrf_token)
+    patient, _clinic = phone
+    if not set_done(session, patient, item, done == "1", now):
         return Response(status_code=status.HTTP_404_NOT_FOUND)
     if "application/json" in request.headers.get("accept", ""):
         return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -201,12 +208,9 @@ async def tick(
 
 @router.get("/plan", response_model=None)
 def plan_page(
-    request: Request, session: SessionDep, settings: SettingsDep, now: NowDep
+    request: Request, phone: PhoneDep, session: SessionDep, settings: SettingsDep, now: NowDep
 ) -> Response:
-    found = signed_in(request, session, now)
-    if found is None:
-        return to_landing()
-    patient, clinic = found
+    patient, clinic = phone
     context = page_context(
         request,
         patient.language,
@@ -237,14 +241,9 @@ def _checkin_form(
 
 
 @router.get("/checkin", response_model=None)
-def checkin_page(
-    request: Request, session: SessionDep, settings: SettingsDep, now: NowDep
-) -> Response:
+def checkin_page(request: Request, phone: PhoneDep, settings: SettingsDep) -> Response:
     """The check-in as a plain form: it works without JavaScript."""
-    found = signed_in(request, session, now)
-    if found is None:
-        return to_landing()
-    patient, clinic = found
+    patient, clinic = phone
     return _checkin_form(request, settings, patient, clinic.app_name, {}, {})
 
 
@@ -317,12 +316,9 @@ def _patient_and_clinic(
 
 @router.get("/history", response_model=None)
 def history_page(
-    request: Request, session: SessionDep, settings: SettingsDep, now: NowDep
+    request: Request, phone: PhoneDep, session: SessionDep, settings: SettingsDep
 ) -> Response:
-    found = signed_in(request, session, now)
-    if found is None:
-        return to_landing()
-    patient, clinic = found
+    patient, clinic = phone
     checkins = checkin_history(session, patient, limit=200, offset=0)
     # One point a day: the latest answer of that day.
     latest: dict[int, int] = {}

@@ -2,14 +2,14 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Request, status
+from fastapi import APIRouter, Form, Header, Request, status
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 
 from aftercare.deps import NowDep, SessionDep, SettingsDep
 from aftercare.i18n import _, gettext_for
 from aftercare.patients.models import Patient
-from aftercare.patients.pages import render, signed_in, to_landing
+from aftercare.patients.pages import PhoneDep, render, signed_in
 from aftercare.reminders.schemas import MeUpdate, PushSubscriptionCreate
 from aftercare.reminders.service import queue_test, subscribe, unsubscribe, update_me
 from aftercare.settings import Settings
@@ -38,34 +38,33 @@ def _settings_page(
 
 
 @router.get("/settings", response_model=None)
-def settings_page(
-    request: Request, session: SessionDep, settings: SettingsDep, now: NowDep
-) -> Response:
-    found = signed_in(request, session, now)
-    if found is None:
-        return to_landing()
-    patient, clinic = found
+def settings_page(request: Request, phone: PhoneDep, settings: SettingsDep) -> Response:
+    patient, clinic = phone
     return _settings_page(request, settings, patient, clinic.app_name)
 
 
 @router.post("/settings", response_model=None)
-async def settings_submit(
-    request: Request, session: SessionDep, settings: SettingsDep, now: NowDep
+def settings_submit(
+    request: Request,
+    phone: PhoneDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+    csrf_token: Annotated[str | None, Form()] = None,
+    language: Annotated[str, Form()] = "",
+    channels: Annotated[list[str], Form()] = [],  # noqa: B006 (FastAPI copies it)
+    email: Annotated[str, Form()] = "",
 ) -> Response:
-    form = await request.form()
-    check_csrf(request, str(form.get("csrf_token") or ""))
-    found = signed_in(request, session, now)
-    if found is None:
-        return to_landing()
-    patient, clinic = found
+    check_csrf(request, csrf_token)
+    patient, clinic = phone
     app_name = clinic.app_name
     kept = [c for c in patient.channels if c == "push"]
     try:
         changes = MeUpdate.model_validate(
             {
-                "language": form.get("language") or patient.language,
-                "channels": kept + [str(c) for c in form.getlist("channels")],
-                "email": str(form.get("email") or "") or None,
+                "language": language or patient.language,
+                "channels": kept + channels,
+                "email": email or None,
             }
         )
     except ValidationError:
@@ -113,15 +112,16 @@ def settings_push_off(
 
 
 @router.post("/settings/test", response_model=None)
-async def settings_test(
-    request: Request, session: SessionDep, settings: SettingsDep, now: NowDep
+def settings_test(
+    request: Request,
+    phone: PhoneDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+    csrf_token: Annotated[str | None, Form()] = None,
 ) -> Response:
-    form = await request.form()
-    check_csrf(request, str(form.get("csrf_token") or ""))
-    found = signed_in(request, session, now)
-    if found is None:
-        return to_landing()
-    patient, clinic = found
+    check_csrf(request, csrf_token)
+    patient, clinic = phone
     queue_test(session, patient, now, "patient", patient.id)
     message = gettext_for(patient.language).gettext(
         _("A test notification is on its way. It should arrive within a minute.")
