@@ -98,7 +98,7 @@ def test_a_plan_is_frozen_at_enrolment_when_the_file_changes_later(
         early = factory.enrolment(nurse)
     hymenoplasty = folder / "hymenoplasty.yaml"
     text = hymenoplasty.read_text()
-    edited = text.replace("version: 1", "version: 2").replace(
+    edited = text.replace("version: 2", "version: 3").replace(
         "From today you may shower with lukewarm water", "Shower allowed from today"
     )
     assert edited != text
@@ -109,8 +109,8 @@ def test_a_plan_is_frozen_at_enrolment_when_the_file_changes_later(
         early_plan = after.get(f"/api/v1/patients/{early.id}/plan", headers=nurse.headers).json()
         late_plan = after.get(f"/api/v1/patients/{late.id}/plan", headers=nurse.headers).json()
         early_patient = after.get(f"/api/v1/patients/{early.id}", headers=nurse.headers).json()
-    assert early_plan["protocol_version"] == 1 and late_plan["protocol_version"] == 2
-    assert early_patient["protocol_version"] == 1
+    assert early_plan["protocol_version"] == 2 and late_plan["protocol_version"] == 3
+    assert early_patient["protocol_version"] == 2
     assert _items(early_plan, kind="milestone")[0][1]["title"].startswith("From today you may")
     assert _items(late_plan, kind="milestone")[0][1]["title"] == "Shower allowed from today"
 
@@ -149,7 +149,7 @@ def test_ticking_an_item_off_and_undoing_it(client, factory):
     enrolment = factory.enrolment(nurse)
     headers = factory.patient_headers(enrolment)
     plan = client.get("/api/v1/me/plan", headers=headers).json()
-    item_id = plan["days"][1]["items"][0]["id"]
+    item_id = next(i["id"] for i in plan["days"][1]["items"] if i["tickable"])
     url = f"/api/v1/me/plan/items/{item_id}/done"
     for _ in range(2):  # idempotent
         response = client.put(url, headers=headers)
@@ -170,3 +170,18 @@ def test_ticking_an_item_off_and_undoing_it(client, factory):
     assert not any(i["done"] for d in after["days"] for i in d["items"])
     assert client.put("/api/v1/me/plan/items/d99-nothing/done", headers=headers).status_code == 404
     assert client.put(url).status_code == 401
+
+
+def test_reading_matter_milestones_and_the_check_in_are_not_ticked_by_hand(client, factory):
+    nurse = factory.nurse()
+    headers = factory.patient_headers(factory.enrolment(nurse))
+    items = [i for d in client.get("/api/v1/me/plan", headers=headers).json()["days"]
+             for i in d["items"]]  # fmt: skip
+    untickable = {i["id"] for i in items if not i["tickable"]}
+    kinds = {i["kind"] for i in items if not i["tickable"]}
+    assert {"education", "milestone", "check-in"} <= kinds
+    assert "d1-things-to-avoid" in untickable and "d1-go-home-rest" not in untickable
+    for item_id in ("d1-check-in", "d2-shower-allowed", "d1-about-your-surgery"):
+        url = f"/api/v1/me/plan/items/{item_id}/done"
+        assert client.put(url, headers=headers).status_code == 409
+        assert client.delete(url, headers=headers).status_code == 409

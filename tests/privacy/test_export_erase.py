@@ -58,7 +58,7 @@ def check_in(client, headers, **changes: Any) -> dict[str, Any]:
 
 def first_item_id(client, headers) -> str:
     plan = client.get("/api/v1/me/plan", headers=headers).json()
-    return str(plan["days"][1]["items"][0]["id"])
+    return str(next(i["id"] for i in plan["days"][1]["items"] if i["tickable"]))
 
 
 def references_in(value: Any) -> list[str]:
@@ -107,6 +107,9 @@ def test_the_export_is_a_valid_fhir_bundle_of_the_patients_own_data(client, fact
     worrying = check_in(client, headers, temperature_c=None, bleeding="heavy", nausea=True, note="")
     others = check_in(client, other_headers, note="someone else's note")
     my_plan = client.get("/api/v1/me/plan", headers=headers).json()
+    checked_in = {
+        c["day"] for c in client.get("/api/v1/me/checkins", headers=headers).json()["items"]
+    }
 
     response = client.get("/api/v1/me/export", headers=headers)
 
@@ -140,9 +143,11 @@ def test_the_export_is_a_valid_fhir_bundle_of_the_patients_own_data(client, fact
     items = {item["id"]: item for day in days for item in day["items"]}
     activities = {activity["id"]: activity["detail"] for activity in plan["activity"]}
     assert activities.keys() == items.keys(), "one activity per plan item"
+    check_in_done = {f"d{day}-check-in" for day in checked_in}  # done by checking in
     for item_id, detail in activities.items():
         item = items[item_id]
-        assert detail["status"] == ("completed" if item_id == ticked else "not-started")
+        done = item_id == ticked or item_id in check_in_done
+        assert detail["status"] == ("completed" if done else "not-started")
         assert detail["code"]["text"] == item["title"]
         assert detail.get("description") == item["detail"]
         if item["time"] is not None:

@@ -22,6 +22,12 @@ class CheckIn(SQLModel, table=True):
     patient_id: uuid.UUID = Field(foreign_key="patient.id", ondelete="CASCADE")
     recorded_at: datetime = Field(sa_type=UTCDateTime)
     received_at: datetime = Field(sa_type=UTCDateTime)
+    # The phone's own time, kept when its clock was too far off to place the
+    # check-in (then recorded_at is when the server received it).
+    phone_recorded_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # When the patient saw the answer; a check-in sent later from the phone's
+    # queue is answered on Today until then.
+    answer_seen_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     day: int
     pain: int
     temperature_c: float | None = None

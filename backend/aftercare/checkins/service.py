@@ -139,6 +139,20 @@ _INSERT_CHECKIN = insert(_CHECKINS)
 _INSERT_FLAG = insert(_FLAGS)
 
 
+def placed_at(
+    phone_time: datetime, enrolled_at: datetime, now: datetime
+) -> tuple[datetime, datetime | None]:
+    """When a check-in happened, and the phone's own time if it could not be believed.
+
+    A phone whose clock is wrong must not lose a red answer: a time later than
+    now, or before the patient was enrolled (both beyond the usual drift), is
+    replaced by the moment the server received it, and the phone's is kept.
+    """
+    if phone_time > now + CLOCK_SKEW or phone_time < enrolled_at - CLOCK_SKEW:
+        return now, phone_time
+    return phone_time, None
+
+
 def sender_by_token(db: Session, token: str, now: datetime) -> Sender | None:
     row = db.execute(_SENDER_BY_TOKEN, {"token_hash": token_digest(token), "now": now}).first()
     return Sender(*row) if row else None
@@ -162,10 +176,6 @@ def receive(
     protocol = protocols.get(sender.protocol_id)
     if protocol is None:
         return Refused(503, _("The clinic's procedure file is missing; please call the clinic."))
-    if body.recorded_at > now + CLOCK_SKEW:
-        return Refused(422, "is in the future", "recorded_at")
-    if body.recorded_at < sender.created_at - CLOCK_SKEW:
-        return Refused(422, "is before enrolment", "recorded_at")
     digest = body_digest(body)
     existing = db.execute(_EXISTING, {"checkin_id": body.id}).first()
     if existing is not None:
@@ -174,9 +184,10 @@ def receive(
         answer = _answer(body.id, existing.severity, existing.reasons, existing.advice)
         return Received(False, answer)
 
-    day = recovery_day_at(sender.timezone, sender.surgery_at, body.recorded_at)
+    recorded_at, phone_recorded_at = placed_at(body.recorded_at, sender.created_at, now)
+    day = recovery_day_at(sender.timezone, sender.surgery_at, recorded_at)
     previous = db.execute(
-        _PREVIOUS, {"patient_id": sender.patient_id, "before": body.recorded_at}
+        _PREVIOUS, {"patient_id": sender.patient_id, "before": recorded_at}
     ).first()
     verdict = evaluate(
         protocol.rules, answers_of(body), day, answers_of(previous) if previous else None
@@ -187,7 +198,9 @@ def receive(
     stored_reasons = [reason.model_dump() for reason in reasons]
     db.execute(
         insert(_CHECKINS).values(
-            **body.model_dump(),
+            **body.model_dump(exclude={"recorded_at"}),
+            recorded_at=recorded_at,
+            phone_recorded_at=phone_recorded_at,
             patient_id=sender.patient_id,
             received_at=now,
             day=day,

@@ -131,11 +131,24 @@ class ItemDone(BaseModel):
     done: bool
 
 
-@patient_router.put("/me/plan/items/{item_id}/done")
+def _ticked(ticked: bool | None) -> None:
+    if ticked is None:
+        raise HTTPException(
+            status_code=status.HTTP_409_CONFLICT,
+            detail=_("This item is not ticked off by hand"),
+        )
+    if not ticked:
+        raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail=_("Not found"))
+
+
+@patient_router.put(
+    "/me/plan/items/{item_id}/done",
+    responses={409: {"description": "Reading matter, a milestone or the check-in (done by "
+                                    "checking in) is not ticked off by hand"}},
+)  # fmt: skip
 def tick_item(item_id: str, session: SessionDep, patient: CurrentPatient, now: NowDep) -> ItemDone:
     """Tick a plan item off; doing it again changes nothing."""
-    if not set_done(session, patient, item_id, True, now):
-        raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail=_("Not found"))
+    _ticked(set_done(session, patient, item_id, True, now))
     return ItemDone(id=item_id, done=True)
 
 
@@ -143,6 +156,5 @@ def tick_item(item_id: str, session: SessionDep, patient: CurrentPatient, now: N
 def untick_item(
     item_id: str, session: SessionDep, patient: CurrentPatient, now: NowDep
 ) -> Response:
-    if not set_done(session, patient, item_id, False, now):
-        raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail=_("Not found"))
+    _ticked(set_done(session, patient, item_id, False, now))
     return Response(status_code=status.HTTP_204_NO_CONTENT)

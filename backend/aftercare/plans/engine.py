@@ -66,6 +66,15 @@ class PlannedItem:
     title: Mapping[str, str]
     detail: Mapping[str, str] | None
     source: str  # the procedure item's id, or "prescribed-N"
+    tickable: bool = True
+
+
+# Read, celebrated or done by checking in: never ticked off by hand.
+NEVER_TICKED: frozenset[str] = frozenset({"education", "milestone", "check-in"})
+
+
+def is_tickable(kind: str, tick: bool | None) -> bool:
+    return kind not in NEVER_TICKED and tick is not False
 
 
 @dataclass(frozen=True)
@@ -152,6 +161,7 @@ def build_plan(
         reminder: bool,
         title: Mapping[str, str],
         detail: Mapping[str, str] | None,
+        tick: bool | None = None,
     ) -> None:
         timing: Literal["at", "all-day", "as-needed"] = times if isinstance(times, str) else "at"
         for day, on, index, moment in _occurrences(days, times, first_day, zone, window):
@@ -171,12 +181,13 @@ def build_plan(
                     title=dict(title),
                     detail=dict(detail) if detail else None,
                     source=source,
+                    tickable=is_tickable(kind, tick),
                 )
             )
 
     for spec in protocol.spec.items:
         days = range(1, protocol.days + 1) if spec.days == "all" else spec.days
-        add(spec.id, days, spec.time, spec.kind, spec.reminder, spec.title, spec.detail)
+        add(spec.id, days, spec.time, spec.kind, spec.reminder, spec.title, spec.detail, spec.tick)
     for number, extra in enumerate(prescribed, start=1):
         detail = {extra.language: extra.detail} if extra.detail else None
         add(

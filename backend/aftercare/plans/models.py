@@ -33,3 +33,4 @@ class PlanItem(SQLModel, table=True):
     title: dict[str, str] = Field(sa_column=Column(JSON, nullable=False))
     detail: dict[str, str] | None = Field(default=None, sa_column=Column(JSON))
     done_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    tickable: bool = True

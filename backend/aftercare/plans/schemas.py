@@ -41,6 +41,8 @@ class PlanItemPublic(BaseModel):
     timing: Literal["at", "all-day", "as-needed"]
     due_at: datetime | None
     done: bool
+    # False for what is read, celebrated or done by checking in: no Done button.
+    tickable: bool = True
 
 
 class PlanDayPublic(BaseModel):

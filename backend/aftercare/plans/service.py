@@ -1,10 +1,12 @@
 """Freezing a patient's plan into rows, and reading it back."""
 
+import uuid
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, delete, select
 
+from aftercare.checkins.models import CheckIn
 from aftercare.patients.models import Patient
 from aftercare.plans.engine import (
     PrescribedItem,
@@ -77,6 +79,7 @@ def freeze_plan(session: Session, patient: Patient, protocol: Protocol, now: dat
                     title=dict(item.title),
                     detail=dict(item.detail) if item.detail else None,
                     done_at=kept_done.get((item.key, item.date)),
+                    tickable=item.tickable,
                 )
             )
     patient.plan_days = protocol.days
@@ -96,6 +99,8 @@ def plan_of(session: Session, patient: Patient, only_day: int | None = None) -> 
         query = query.where(PlanItem.day == only_day)
     rows = session.exec(query.order_by(col(PlanItem.day), col(PlanItem.position))).all()
     zone = ZoneInfo(patient.timezone)
+    # The check-in item is ticked by checking in, never by hand.
+    checked_in = checkin_days(session, patient.id)
     wanted = [only_day] if only_day is not None else range(1, patient.plan_days + 1)
     by_day: dict[int, list[PlanItemPublic]] = {day: [] for day in wanted}
     for row in rows:
@@ -108,7 +113,8 @@ def plan_of(session: Session, patient: Patient, only_day: int | None = None) -> 
                 time=row.local_time,
                 timing=row.timing,
                 due_at=row.due_at.astimezone(zone) if row.due_at else None,
-                done=row.done_at is not None,
+                done=row.day in checked_in if row.kind == "check-in" else row.done_at is not None,
+                tickable=row.tickable,
             )
         )
     first_day = local_date_of(patient.surgery_at, zone)
@@ -125,13 +131,21 @@ def plan_of(session: Session, patient: Patient, only_day: int | None = None) -> 
     )
 
 
-def set_done(session: Session, patient: Patient, item_key: str, done: bool, now: datetime) -> bool:
-    """Tick an item off (or undo it); False when the plan has no such item. Idempotent."""
+def set_done(
+    session: Session, patient: Patient, item_key: str, done: bool, now: datetime
+) -> bool | None:
+    """Tick an item off (or undo it). Idempotent.
+
+    False when the plan has no such item; None when the item is not ticked by
+    hand (reading matter, a milestone, the check-in).
+    """
     item = session.exec(
         select(PlanItem).where(PlanItem.patient_id == patient.id, PlanItem.key == item_key)
     ).first()
     if item is None:
         return False
+    if not item.tickable:
+        return None
     if done and item.done_at is None:
         item.done_at = now
     elif not done:
@@ -139,3 +153,9 @@ def set_done(session: Session, patient: Patient, item_key: str, done: bool, now:
     session.add(item)
     session.commit()
     return True
+
+
+def checkin_days(session: Session, patient_id: uuid.UUID) -> set[int]:
+    """The recovery days on which the patient checked in."""
+    rows = session.exec(select(CheckIn.day).where(CheckIn.patient_id == patient_id).distinct())
+    return set(rows)

@@ -154,6 +154,10 @@ class ItemSpec(Strict):
     days: tuple[int, ...] | Literal["all"]
     time: TimeSpec
     reminder: bool = False
+    # Whether the patient ticks it off by hand. Reading matter, milestones and the
+    # check-in (done by checking in) never are; a clinic turns it off for advice
+    # such as "things to avoid", which has nothing to be done.
+    tick: bool | None = None
     title: Text
     detail: Text | None = None
 
