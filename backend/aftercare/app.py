@@ -20,6 +20,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from aftercare import __version__
 from aftercare.accounts.endpoints import router as accounts_router
 from aftercare.checkins.endpoints import router as checkins_router
+from aftercare.checkins.pages import router as checkin_pages
+from aftercare.checkins.triage_endpoints import router as triage_router
 from aftercare.console.account import router as console_account
 from aftercare.console.audit import router as console_audit
 from aftercare.console.clinic import router as console_clinic
@@ -160,10 +162,12 @@ def create_app(
     app.include_router(nurse_router)
     app.include_router(patient_router)
     app.include_router(checkins_router)
+    app.include_router(triage_router)
     app.include_router(flags_router)
     app.include_router(reminders_router)
     app.include_router(privacy_router)
     app.include_router(patient_pages)
+    app.include_router(checkin_pages)
     app.include_router(info_pages)
     app.include_router(settings_pages)
     app.include_router(pwa_router)

@@ -1,14 +1,18 @@
 """Server-rendered pages: the Jinja2 environment, languages and CSRF."""
 
 import hmac
+import re
 import secrets
+from datetime import date
 from typing import Any
 
 from babel.core import negotiate_locale
+from babel.dates import format_skeleton
 from fastapi import HTTPException, Request, Response, status
 from fastapi.templating import Jinja2Templates
 from jinja2 import pass_context
 from jinja2.runtime import Context
+from markupsafe import Markup, escape
 
 from aftercare.i18n import DEFAULT_LANGUAGE, SUPPORTED_LANGUAGES, gettext_for, text_direction
 from aftercare.settings import FRONTEND_DIR
@@ -34,7 +38,31 @@ def make_templates() -> Jinja2Templates:
     # Each page is rendered in its reader's language, read from the page's context.
     env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.globals["text_direction"] = text_direction
+    env.filters["day_date"] = _day_date
+    env.filters["numbers_ltr"] = numbers_ltr
     return templates
+
+
+@pass_context
+def _day_date(context: Context, day: date) -> str:
+    """A plan day's date as the reader says it: "Thu 3 Dec", "jeu. 3 déc."."""
+    return format_skeleton("MMMEd", day, locale=context.get("lang", DEFAULT_LANGUAGE))
+
+
+# A phone number or any other number, with the spaces and signs inside it.
+_NUMBER = re.compile(r"\+?\d(?:[\d\s().-]*\d)?")
+
+
+def numbers_ltr(text: str) -> Markup:
+    """Text with each number isolated left to right, so it reads in dialling order in Arabic."""
+    parts: list[str] = []
+    last = 0
+    for match in _NUMBER.finditer(text):
+        parts.append(str(escape(text[last : match.start()])))
+        parts.append(f'<bdi dir="ltr">{escape(match.group())}</bdi>')
+        last = match.end()
+    parts.append(str(escape(text[last:])))
+    return Markup("".join(parts))  # noqa: S704 (every piece is escaped above)
 
 
 def browser_language(request: Request) -> str:

@@ -4,6 +4,7 @@ Pure: no database, no clock. The rules come from the procedure file, so the
 engine knows no threshold and no text of its own.
 """
 
+import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -128,11 +129,53 @@ def advice_for(
     if verdict.severity == "none":
         return fill(in_language(reassurance, language), **contact)
     texts: list[str] = []
-    for evidence in verdict.reasons:
-        rule = rules.get(evidence.code)
-        if rule is None or evidence.severity != verdict.severity:
-            continue
-        text = fill(in_language(rule.advice, language), **contact)
+    for template in _worst_advice(verdict, rules, language):
+        text = fill(template, **contact)
         if text not in texts:
             texts.append(text)
     return "\n\n".join(texts)
+
+
+def _worst_advice(verdict: Verdict, rules: Mapping[str, RuleSpec], language: str) -> list[str]:
+    """The advice templates of the worst reasons; those sending to the emergency number first.
+
+    Next to "call the clinic" for a fever, "call the emergency number now" for
+    very heavy bleeding is the one thing to do first.
+    """
+    templates = [
+        in_language(rule.advice, language)
+        for evidence in verdict.reasons
+        if (rule := rules.get(evidence.code)) is not None and evidence.severity == verdict.severity
+    ]
+    return sorted(templates, key=lambda text: advice_calls(text)[:1] != ("emergency",))
+
+
+# The tap-to-call buttons: which placeholder of an advice text names which number.
+CALLS: dict[str, str] = {"clinic_phone": "clinic", "emergency_number": "emergency"}
+
+
+def advice_calls(template: str) -> tuple[str, ...]:
+    """The numbers an advice text (not yet filled) names, in the order it first names them."""
+    calls: list[str] = []
+    for _literal, name, _spec, _conversion in string.Formatter().parse(template):
+        call = CALLS.get(name or "")
+        if call is not None and call not in calls:
+            calls.append(call)
+    return tuple(calls)
+
+
+def calls_for(verdict: Verdict, rules: Mapping[str, RuleSpec], language: str) -> tuple[str, ...]:
+    """The tap-to-call buttons of the answer, in order: "clinic" and/or "emergency".
+
+    In the order the advice read by the patient (that of the worst severity,
+    see `advice_for`) first names the numbers; red always offers both, a
+    missing one at the end.
+    """
+    if verdict.severity == "none":
+        return ()
+    calls: list[str] = []
+    for template in _worst_advice(verdict, rules, language):
+        calls += [c for c in advice_calls(template) if c not in calls]
+    if verdict.severity == "red":
+        calls += [c for c in ("clinic", "emergency") if c not in calls]
+    return tuple(calls)

@@ -1,23 +1,17 @@
 """The patient's pages: server-rendered, working without JavaScript."""
 
-import uuid
-from datetime import UTC, datetime, timedelta
-from functools import partial
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import ValidationError
 from sqlmodel import Session
 
 from aftercare.accounts.models import Clinic
 from aftercare.accounts.service import patient_by_token
 from aftercare.accounts.throttle import Attempts
-from aftercare.checkins.chart import PainPoint, pain_chart
-from aftercare.checkins.schemas import CheckInCreate
-from aftercare.checkins.service import Refused
-from aftercare.checkins.service import history as checkin_history
-from aftercare.checkins.service import receive as receive_checkin
+from aftercare.checkins.answers import today_check_in
+from aftercare.checkins.service import placed_at
 from aftercare.deps import ClientDep, NowDep, ProtocolsDep, SessionDep, SettingsDep
 from aftercare.i18n import _, gettext_for
 from aftercare.messages.service import unread_for_patient
@@ -34,7 +28,6 @@ from aftercare.web import (
     page_context,
     set_csrf_cookie,
 )
-from aftercare.writer import Writer
 
 router = APIRouter(include_in_schema=False)
 templates = make_templates()
@@ -53,6 +46,9 @@ def render(
     context.setdefault("unread_messages", getattr(request.state, "unread_messages", 0))
     response = templates.TemplateResponse(request, name, context, status_code=code)
     set_csrf_cookie(request, response, _secure(settings))
+    # Personal pages stay off the browser's disk and out of its back-forward cache;
+    # the service worker keeps its own copies for offline use.
+    response.headers["Cache-Control"] = "no-store"
     return response
 
 
@@ -162,7 +158,12 @@ def start_submit(
 
 @router.get("/today", response_model=None)
 def today(
-    request: Request, phone: PhoneDep, session: SessionDep, settings: SettingsDep, now: NowDep
+    request: Request,
+    phone: PhoneDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    protocols: ProtocolsDep,
+    now: NowDep,
 ) -> Response:
     patient, clinic = phone
     day = service.recovery_day(patient, now)
@@ -176,7 +177,9 @@ def today(
         day=day,
         days=patient.plan_days,
         plan_day=plan_day,
+        checking_in=today_check_in(session, patient, protocols.get(patient.protocol_id), day, now),
         clinic_phone=clinic.phone,
+        emergency_number=clinic.emergency_number,
     )
     return render(request, settings, "patient/today.html", context)
 
@@ -190,20 +193,35 @@ def tick(
     csrf_token: Annotated[str | None, Form()] = None,
     item: Annotated[str, Form(max_length=100)] = "",
     done: Annotated[str, Form(max_length=1)] = "",
+    at: Annotated[str, Form(max_length=40)] = "",
 ) -> Response:
     """Tick an item off, or undo it: a plain form, so it works without JavaScript.
 
     The page's script sends the same form with `Accept: application/json` and
-    gets 204 instead of the page; offline, the service worker keeps it and
-    sends it later. Sending it twice is harmless: the last state wins.
+    the moment of the tap (`at`), and gets 204 instead of the page; offline,
+    the service worker keeps it and sends it later. Sending it twice is
+    harmless: the last state wins.
     """
     check_csrf(request, csrf_token)
     patient, _clinic = phone
-    if not set_done(session, patient, item, done == "1", now):
-        return Response(status_code=status.HTTP_404_NOT_FOUND)
+    ticked = set_done(session, patient, item, done == "1", phone_time(at, patient, now))
+    if not ticked:
+        code = status.HTTP_409_CONFLICT if ticked is None else status.HTTP_404_NOT_FOUND
+        return Response(status_code=code)
     if "application/json" in request.headers.get("accept", ""):
         return Response(status_code=status.HTTP_204_NO_CONTENT)
     return RedirectResponse(f"/today#item-{item}", status_code=status.HTTP_303_SEE_OTHER)
+
+
+def phone_time(text: str, patient: Patient, now: datetime) -> datetime:
+    """The moment the phone says something was done, unless its clock cannot be believed."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return now
+    if moment.tzinfo is None:
+        return now
+    return placed_at(moment, patient.created_at, now)[0]
 
 
 @router.get("/plan", response_model=None)
@@ -219,122 +237,3 @@ def plan_page(
         today=service.recovery_day(patient, now),
     )
     return render(request, settings, "patient/plan.html", context)
-
-
-def _checkin_form(
-    request: Request,
-    settings: Settings,
-    patient: Patient,
-    app_name: str,
-    form: dict[str, str],
-    errors: dict[str, str],
-) -> HTMLResponse:
-    context = page_context(
-        request, patient.language, app_name=app_name, form=form, errors=errors,
-        checkin_id=form.get("id") or str(uuid.uuid4()),
-        # When the form was opened: sending it again (a double tap, a reload)
-        # is then the very same check-in, stored once.
-        recorded_at=form.get("recorded_at") or datetime.now(UTC).isoformat(),
-    )  # fmt: skip
-    code = status.HTTP_422_UNPROCESSABLE_CONTENT if errors else status.HTTP_200_OK
-    return render(request, settings, "patient/checkin.html", context, code)
-
-
-@router.get("/checkin", response_model=None)
-def checkin_page(request: Request, phone: PhoneDep, settings: SettingsDep) -> Response:
-    """The check-in as a plain form: it works without JavaScript."""
-    patient, clinic = phone
-    return _checkin_form(request, settings, patient, clinic.app_name, {}, {})
-
-
-@router.post("/checkin", response_model=None)
-async def checkin_submit(
-    request: Request, protocols: ProtocolsDep, settings: SettingsDep, now: NowDep
-) -> Response:
-    form = {key: str(value) for key, value in (await request.form()).items()}
-    check_csrf(request, form.get("csrf_token"))
-    token = request.cookies.get(SESSION_COOKIE)
-    writer: Writer = request.app.state.writer
-    found = await writer.submit(partial(_patient_and_clinic, token=token, now=now))
-    if found is None:
-        return to_landing()
-    patient, clinic = found
-    body = {
-        "id": form.get("id"),
-        "recorded_at": form.get("recorded_at") or now.isoformat(),
-        "pain": int(form["pain"]) if form.get("pain", "").isdigit() else None,
-        "temperature_c": float(form["temperature_c"])
-        if _is_number(form.get("temperature_c"))
-        else None,
-        "bleeding": form.get("bleeding"),
-        "discharge": form.get("discharge"),
-        "urination": form.get("urination"),
-        "allergy": form.get("allergy"),
-        "nausea": form.get("nausea") == "true",
-        "wants_contact": form.get("wants_contact") == "true",
-        "note": form.get("note", ""),
-    }
-    try:
-        checkin = CheckInCreate.model_validate(body)
-    except ValidationError as exc:
-        errors = {str(error["loc"][0]): error["msg"] for error in exc.errors()}
-        if form.get("temperature_c") and not _is_number(form.get("temperature_c")):
-            errors["temperature_c"] = "not a number"
-        return _checkin_form(request, settings, patient, clinic.app_name, form, errors)
-    outcome = await writer.submit(
-        partial(receive_checkin, token=token, body=checkin, protocols=protocols, now=now)
-    )
-    if isinstance(outcome, Refused):
-        return _checkin_form(
-            request, settings, patient, clinic.app_name, form, {"form": outcome.detail}
-        )
-    context = page_context(
-        request, patient.language, app_name=clinic.app_name, answer=outcome.answer,
-        clinic_phone=clinic.phone, emergency_number=clinic.emergency_number,
-    )  # fmt: skip
-    return render(request, settings, "patient/checkin_answer.html", context)
-
-
-def _is_number(text: str | None) -> bool:
-    try:
-        return text is not None and text.strip() != "" and float(text) == float(text)
-    except ValueError:
-        return False
-
-
-def _patient_and_clinic(
-    db: Session, token: str | None, now: datetime
-) -> tuple[Patient, Clinic] | None:
-    found = patient_by_token(db, token, now) if token else None
-    if found is None:
-        return None
-    patient, clinic = found
-    db.expunge(patient)
-    db.expunge(clinic)
-    return patient, clinic
-
-
-@router.get("/history", response_model=None)
-def history_page(
-    request: Request, phone: PhoneDep, session: SessionDep, settings: SettingsDep
-) -> Response:
-    patient, clinic = phone
-    checkins = checkin_history(session, patient, limit=200, offset=0)
-    # One point a day: the latest answer of that day.
-    latest: dict[int, int] = {}
-    for checkin in reversed(checkins):
-        latest[checkin.day] = checkin.pain
-    translate = gettext_for(patient.language).gettext
-    summary = ", ".join(
-        translate(_("Day %(day)s: %(pain)s")) % {"day": day, "pain": pain}
-        for day, pain in sorted(latest.items())
-    )
-    title = translate(_("Pain by day")) + (": " + summary if summary else "")
-    context = page_context(
-        request,
-        patient.language,
-        app_name=clinic.app_name,
-        checkins=checkins,
-        chart=pain_chart([PainPoint(d, p) for d, p in latest.items()], patient.plan_days, title),
-    )
-    return render(request, settings, "patient/history.html", context)

@@ -1,12 +1,14 @@
-"""The patient's Settings page: language, reminders, notifications on this phone."""
+"""The patient's Settings page: language, reminders, waking hours, notifications on this phone."""
 
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Header, Request, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 
-from aftercare.deps import NowDep, SessionDep, SettingsDep
+from aftercare.deps import NowDep, ProtocolsDep, SessionDep, SettingsDep
 from aftercare.i18n import _, gettext_for
 from aftercare.patients.models import Patient
 from aftercare.patients.pages import PhoneDep, render, signed_in
@@ -19,6 +21,18 @@ router = APIRouter(include_in_schema=False)
 
 LANGUAGE_NAMES = (("en", "English"), ("fr", "Français"), ("ar", "العربية"), ("tr", "Türkçe"))
 
+HOURS_FORMAT = _("Please enter a time as HH:MM, like 07:30.")
+HOURS_WINDOW = _(
+    "Please choose a time to go to sleep at least 4 hours after the time you wake up, "
+    "on the same day: reminders cannot yet continue past midnight."
+)
+
+
+def mask_email(address: str) -> str:
+    """Enough of an address to recognise it, little for someone looking over a shoulder."""
+    local, _at, domain = address.rpartition("@")
+    return f"{local[:1]}•••@{domain}" if local else "•••"
+
 
 def _settings_page(
     request: Request,
@@ -27,13 +41,23 @@ def _settings_page(
     app_name: str,
     saved: str | None = None,
     errors: bool = False,
+    hours: dict[str, str] | None = None,
+    hours_errors: dict[str, str] | None = None,
+    sent_to: list[str] | None = None,
 ) -> HTMLResponse:
+    hours = hours or {
+        "wake_time": patient.wake_time.strftime("%H:%M"),
+        "sleep_time": patient.sleep_time.strftime("%H:%M"),
+    }
     context = page_context(
         request, patient.language, app_name=app_name, languages=LANGUAGE_NAMES,
         channels=patient.channels, email=patient.email, saved=saved, errors=errors,
         calendar_url=f"{settings.base_url.rstrip('/')}/calendar/{patient.calendar_token}.ics",
+        hours=hours, hours_errors=hours_errors or {}, sent_to=sent_to,
+        masked_email=mask_email(patient.email) if patient.email else "",
     )  # fmt: skip
-    code = status.HTTP_422_UNPROCESSABLE_CONTENT if errors else status.HTTP_200_OK
+    invalid = errors or bool(hours_errors)
+    code = status.HTTP_422_UNPROCESSABLE_CONTENT if invalid else status.HTTP_200_OK
     return render(request, settings, "patient/settings.html", context, code)
 
 
@@ -72,6 +96,48 @@ def settings_submit(
     update_me(session, patient, changes, now)
     message = gettext_for(patient.language).gettext(_("Saved."))
     return _settings_page(request, settings, patient, app_name, saved=message)
+
+
+def _clock_field(raw: str) -> str:
+    """A typed time as the API reads it: "7:30" (a browser without a time picker) is 07:30."""
+    raw = raw.strip()
+    return f"0{raw}" if re.fullmatch(r"[0-9]:[0-5][0-9]", raw) else raw
+
+
+@router.post("/settings/hours", response_model=None)
+def settings_hours(
+    request: Request,
+    phone: PhoneDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    protocols: ProtocolsDep,
+    now: NowDep,
+    csrf_token: Annotated[str | None, Form()] = None,
+    wake_time: Annotated[str, Form()] = "",
+    sleep_time: Annotated[str, Form()] = "",
+) -> Response:
+    """New waking hours: the plan's times and the waiting reminders move, as a nurse's change."""
+    check_csrf(request, csrf_token)
+    patient, clinic = phone
+    translate = gettext_for(patient.language).gettext
+    form = {"wake_time": _clock_field(wake_time), "sleep_time": _clock_field(sleep_time)}
+    problems: dict[str, str] = {}
+    try:
+        update_me(session, patient, MeUpdate.model_validate(form), now, protocols)
+    except ValidationError as error:
+        problems = {str(e["loc"][0]): translate(HOURS_FORMAT) for e in error.errors() if e["loc"]}
+    except RequestValidationError as error:
+        session.rollback()
+        problems = {str(e["loc"][-1]): translate(HOURS_WINDOW) for e in error.errors()}
+    if problems:
+        return _settings_page(
+            request, settings, patient, clinic.app_name, hours=form, hours_errors=problems
+        )
+    message = translate(_("Saved. Reminders now come between %(wake)s and %(sleep)s.")) % {
+        "wake": patient.wake_time.strftime("%H:%M"),
+        "sleep": patient.sleep_time.strftime("%H:%M"),
+    }
+    return _settings_page(request, settings, patient, clinic.app_name, saved=message)
 
 
 class PushOff(BaseModel):
@@ -122,8 +188,5 @@ def settings_test(
 ) -> Response:
     check_csrf(request, csrf_token)
     patient, clinic = phone
-    queue_test(session, patient, now, "patient", patient.id)
-    message = gettext_for(patient.language).gettext(
-        _("A test notification is on its way. It should arrive within a minute.")
-    )
-    return _settings_page(request, settings, patient, clinic.app_name, saved=message)
+    sent_to = queue_test(session, patient, now, "patient", patient.id)
+    return _settings_page(request, settings, patient, clinic.app_name, sent_to=sent_to)

@@ -10,6 +10,7 @@ from aftercare.deps import (
     CurrentPatient,
     CurrentPatientAndClinic,
     NowDep,
+    ProtocolsDep,
     SessionDep,
     SettingsDep,
 )
@@ -33,10 +34,14 @@ router = APIRouter(tags=["reminders"])
 
 @router.patch("/api/v1/me")
 def update_me(
-    changes: MeUpdate, session: SessionDep, patient: CurrentPatient, now: NowDep
+    changes: MeUpdate,
+    session: SessionDep,
+    patient: CurrentPatient,
+    protocols: ProtocolsDep,
+    now: NowDep,
 ) -> MePublic:
-    """Change e-mail, reminder channels or language; waiting reminders follow at once."""
-    return service.update_me(session, patient, changes, now)
+    """Change e-mail, channels, language or waking hours; waiting reminders follow at once."""
+    return service.update_me(session, patient, changes, now, protocols)
 
 
 @router.get("/api/v1/push/key")

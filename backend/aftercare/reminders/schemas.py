@@ -1,10 +1,11 @@
 import uuid
-from datetime import datetime
+from datetime import datetime, time
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, EmailStr, Field, HttpUrl
+from pydantic import BaseModel, EmailStr, Field, HttpUrl, field_validator
 
 from aftercare.patients.schemas import Language
+from aftercare.protocols.schema import parse_clock
 
 ChannelName = Literal["in-app", "push", "email", "calendar"]
 
@@ -15,6 +16,14 @@ class MeUpdate(BaseModel):
     email: EmailStr | None = None
     channels: Annotated[list[ChannelName], Field(max_length=4)] | None = None
     language: Language | None = None
+    # Waking hours, "HH:MM"; the window itself is checked against the other end in the service.
+    wake_time: time | None = None
+    sleep_time: time | None = None
+
+    @field_validator("wake_time", "sleep_time", mode="before")
+    @classmethod
+    def _clock(cls, value: object) -> time | None:
+        return None if value is None else parse_clock(value)
 
 
 class MePublic(BaseModel):

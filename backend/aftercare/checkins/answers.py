@@ -1,0 +1,131 @@
+"""The answers the patient was given, as their phone shows them again.
+
+A check-in's answer stays in force until the clinic has seen it: Today repeats
+the instruction (with its call buttons) while its flag is still open, and an
+answer the patient never saw (a check-in sent later from the phone's queue) is
+shown until they have read it.
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session, col, select
+
+from aftercare.checkins.models import CheckIn
+from aftercare.checkins.rules import Evidence, Severity, Verdict, calls_for
+from aftercare.checkins.schemas import Reason
+from aftercare.flags.models import Flag
+from aftercare.patients.models import Patient
+from aftercare.plans.models import PlanItem
+from aftercare.protocols.loader import Protocol
+
+
+@dataclass(frozen=True)
+class ShownAnswer:
+    """A stored check-in and its answer, on the patient's clock."""
+
+    checkin: CheckIn
+    recorded_at: datetime  # in the patient's zone
+    reasons: list[Reason]
+    calls: tuple[str, ...]  # "clinic" and/or "emergency", the first being the one to call first
+    flag_open: bool  # no nurse has seen it yet
+
+    @property
+    def severity(self) -> str:
+        return self.checkin.severity
+
+    @property
+    def advice(self) -> str:
+        return self.checkin.advice
+
+
+@dataclass(frozen=True)
+class TodayCheckIn:
+    """What Today says about checking in."""
+
+    latest_today: ShownAnswer | None
+    unseen: ShownAnswer | None  # an answer sent from the phone's queue, not read yet
+    next_at: datetime | None  # the next planned check-in, in the patient's zone
+
+
+def _calls(row: CheckIn, protocol: Protocol | None, language: str) -> tuple[str, ...]:
+    if protocol is None or row.severity == "none":
+        return ("clinic", "emergency") if row.severity == "red" else ()
+    rules = {rule.code: rule for rule in protocol.rules}
+    reasons = tuple(
+        Evidence(reason["code"], rules[reason["code"]].severity)
+        for reason in row.reasons
+        if reason["code"] in rules
+    )
+    severity: Severity = "red" if row.severity == "red" else "amber"
+    return calls_for(Verdict(severity, reasons), rules, language)
+
+
+def _shown(
+    session: Session, row: CheckIn, patient: Patient, protocol: Protocol | None
+) -> ShownAnswer:
+    flag_status = session.exec(select(Flag.status).where(Flag.checkin_id == row.id)).first()
+    return ShownAnswer(
+        checkin=row,
+        recorded_at=row.recorded_at.astimezone(ZoneInfo(patient.timezone)),
+        reasons=[Reason.model_validate(reason) for reason in row.reasons],
+        calls=_calls(row, protocol, patient.language),
+        flag_open=flag_status == "open",
+    )
+
+
+def answer_of(
+    session: Session, patient: Patient, checkin_id: uuid.UUID, protocol: Protocol | None
+) -> ShownAnswer | None:
+    """One of the patient's own check-ins; another patient's is None, like a missing one."""
+    row = session.get(CheckIn, checkin_id)
+    if row is None or row.patient_id != patient.id:
+        return None
+    return _shown(session, row, patient, protocol)
+
+
+def mark_seen(session: Session, patient: Patient, checkin_id: uuid.UUID, now: datetime) -> None:
+    row = session.get(CheckIn, checkin_id)
+    if row is not None and row.patient_id == patient.id and row.answer_seen_at is None:
+        row.answer_seen_at = now
+        session.add(row)
+        session.commit()
+
+
+def today_check_in(
+    session: Session, patient: Patient, protocol: Protocol | None, day: int | None, now: datetime
+) -> TodayCheckIn:
+    latest = session.exec(
+        select(CheckIn)
+        .where(CheckIn.patient_id == patient.id)
+        .order_by(col(CheckIn.recorded_at).desc())
+        .limit(1)
+    ).first()
+    unseen = session.exec(
+        select(CheckIn)
+        .where(CheckIn.patient_id == patient.id, col(CheckIn.answer_seen_at).is_(None))
+        .order_by(col(CheckIn.recorded_at).desc())
+        .limit(1)
+    ).first()
+    checked_in = {latest.day} if latest is not None and latest.day == day else set()
+    next_due = session.exec(
+        select(PlanItem.due_at, PlanItem.day)
+        .where(
+            PlanItem.patient_id == patient.id,
+            PlanItem.kind == "check-in",
+            col(PlanItem.due_at).is_not(None),
+            col(PlanItem.due_at) > now,
+        )
+        .order_by(col(PlanItem.due_at))
+        .limit(2)
+    ).all()
+    # Today's check-in already done: the next one is a later day's.
+    upcoming = [due_at for due_at, plan_day in next_due if plan_day not in checked_in]
+    zone = ZoneInfo(patient.timezone)
+    return TodayCheckIn(
+        latest_today=_shown(session, latest, patient, protocol) if checked_in and latest else None,
+        unseen=_shown(session, unseen, patient, protocol) if unseen is not None else None,
+        next_at=upcoming[0].astimezone(zone) if upcoming and upcoming[0] else None,
+    )

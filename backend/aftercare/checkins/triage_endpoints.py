@@ -1,0 +1,56 @@
+"""The patient's flag rules as data (see `aftercare.checkins.triage`), for the phone and the API."""
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Response, status
+
+from aftercare.checkins.triage import patient_triage
+from aftercare.deps import CurrentPatientAndClinic, ProtocolsDep, SessionDep
+from aftercare.i18n import _
+from aftercare.patients.models import Patient
+from aftercare.patients.pages import PhoneDep
+from aftercare.protocols.loader import Protocol
+
+router = APIRouter()
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _protocol(protocols: dict[str, Protocol], patient: Patient) -> Protocol:
+    protocol = protocols.get(patient.protocol_id)
+    if protocol is None:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            _("The clinic's procedure file is missing; please call the clinic."),
+        )
+    return protocol
+
+
+@router.get("/checkin/rules.json", include_in_schema=False)
+def phone_rules(
+    phone: PhoneDep, session: SessionDep, protocols: ProtocolsDep, response: Response
+) -> dict[str, Any]:
+    """The signed-in phone's document; the service worker keeps its own copy."""
+    patient, clinic = phone
+    response.headers.update(NO_STORE)
+    return patient_triage(session, patient, clinic, _protocol(protocols, patient))
+
+
+@router.get("/api/v1/me/triage", tags=["check-ins"])
+def my_triage(
+    found: CurrentPatientAndClinic, session: SessionDep, protocols: ProtocolsDep, response: Response
+) -> dict[str, Any]:
+    """The patient's flag rules as data, to judge a check-in without a connection.
+
+    For the patient's own device: the enabled rules of their procedure with each
+    condition (`when`), message and advice in the patient's language (the
+    clinic's numbers already in the advice; `{value}` and `{previous}` left in
+    messages), the tap-to-call buttons each advice names (`calls`), the
+    reassurance, the fields shown with one decimal, the clinic's numbers, the
+    time zone and date of Day 1, and the answers of the latest check-in
+    (`previous`, for rising-pain rules) or null. `version` changes whenever any
+    of it does. A check-in sent to the server is still judged there; the
+    phone's judgement is for answering at once, offline included.
+    """
+    patient, clinic = found
+    response.headers.update(NO_STORE)
+    return patient_triage(session, patient, clinic, _protocol(protocols, patient))
