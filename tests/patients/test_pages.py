@@ -206,7 +206,9 @@ def test_history_lists_check_ins_with_a_pain_chart_and_its_text(client, factory)
     assert page.status_code == 200
     assert '<svg xmlns="http://www.w3.org/2000/svg"' in page.text and 'role="img"' in page.text
     assert "Pain by day: Day 3: 7" in page.text, "the chart's text alternative"
-    assert '<td><bdi dir="ltr">7</bdi></td>' in page.text and "A nurse will contact you" in page.text
+    assert (
+        '<td><bdi dir="ltr">7</bdi></td>' in page.text and "A nurse will contact you" in page.text
+    )
 
 
 def test_settings_change_language_channels_and_e_mail(client, factory, engine):
