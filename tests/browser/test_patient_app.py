@@ -84,6 +84,7 @@ def test_a_check_in_made_offline_is_sent_once_when_back_online(phone, live_serve
                         ("allergy", "none"), ("nausea", "false")):  # fmt: skip
         phone.locator(f"input[name={name}][value={value}]").check()
     phone.get_by_role("button", name="Send").click()
+    phone.wait_for_url("**/saved?checkin=*")
     assert phone.get_by_role("heading", level=1).inner_text() == "Saved on this phone"
 
     def stored() -> int:
@@ -109,7 +110,7 @@ def test_the_plan_opens_offline_even_if_it_was_never_visited(phone, live_server,
     phone.evaluate("navigator.serviceWorker.ready.then(() => true)")
     phone.reload()  # the app, on opening, fetches the patient's pages ahead
     phone.wait_for_function(
-        "caches.open('pages-v3').then(c => c.match('/plan')).then(Boolean)", timeout=10_000
+        "caches.open('pages-v4').then(c => c.match('/plan')).then(Boolean)", timeout=10_000
     )
     phone.context.set_offline(True)
     phone.goto(f"{live_server.url}/plan")
@@ -225,13 +226,13 @@ def test_warning_signs_open_offline(phone, live_server, factory):
     phone.evaluate("navigator.serviceWorker.ready.then(() => true)")
     phone.reload()
     phone.wait_for_function(
-        "caches.open('pages-v3').then(c => c.match('/warning-signs')).then(Boolean)",
+        "caches.open('pages-v4').then(c => c.match('/warning-signs')).then(Boolean)",
         timeout=10_000,
     )
     phone.context.set_offline(True)
     phone.goto(f"{live_server.url}/warning-signs")
     assert phone.get_by_role("heading", level=1).inner_text() == "Warning signs"
-    assert phone.get_by_role("link", name="Emergency: 112").is_visible()
+    assert phone.get_by_role("link", name="Emergency 112").is_visible()
     phone.context.set_offline(False)
 
 

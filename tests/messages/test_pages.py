@@ -249,3 +249,24 @@ def test_every_page_of_the_phone_shows_the_unread_count_on_the_messages_tab(clie
         assert "(2 new)" in client.get(page).text, page
     client.get("/messages")  # reading them
     assert "(2 new)" not in client.get("/plan").text
+
+
+def test_a_reply_kept_offline_is_placed_when_it_was_written(client, factory, engine):
+    from datetime import UTC, datetime, timedelta
+
+    from aftercare.messages.models import Message
+
+    nurse = factory.nurse()
+    phone, _patient_id = _phone(client, factory, nurse)
+    written = datetime.now(UTC) - timedelta(minutes=2)
+    for body, at in (
+        ("written offline", written.isoformat()),
+        ("wrong clock", "2099-01-01T00:00Z"),
+    ):
+        form = _reply_form(phone.get("/messages").text)
+        form = {**form, "id": str(uuid.uuid4()), "body": body, "written_at": at}
+        assert phone.post("/messages", data=form, follow_redirects=False).status_code == 303
+    with Session(engine) as session:
+        placed = {m.body: m.created_at for m in session.exec(select(Message))}
+    assert abs(placed["written offline"] - written) < timedelta(seconds=1)
+    assert abs(placed["wrong clock"] - datetime.now(UTC)) < timedelta(minutes=5)

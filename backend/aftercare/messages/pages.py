@@ -23,7 +23,7 @@ from aftercare.i18n import _, gettext_for
 from aftercare.messages import service
 from aftercare.messages.schemas import MessageCreate, PatientMessageCreate
 from aftercare.patients.models import Patient
-from aftercare.patients.pages import PhoneDep, render
+from aftercare.patients.pages import PhoneDep, phone_time, render
 from aftercare.patients.service import clinic_patient
 from aftercare.settings import Settings
 from aftercare.web import browser_language, check_csrf, page_context
@@ -106,6 +106,7 @@ def patient_reply(
     csrf_token: TextField = None,
     reply_id: Annotated[str | None, Form(alias="id")] = None,
     body: TextField = None,
+    written_at: Annotated[str, Form(max_length=40)] = "",
 ) -> Response:
     """A reply from the no-JavaScript form, or replayed by the service worker once online."""
     check_csrf(request, csrf_token)
@@ -122,12 +123,13 @@ def patient_reply(
         error = body_problem(exc, patient.language)
         return _patient_page(request, settings, patient, clinic, entries, now, form, error)
     client = client_of(request)
-    sent = service.send_by_patient(session, patient, message, now, client)
+    written = phone_time(written_at, patient, now)
+    sent = service.send_by_patient(session, patient, message, now, client, written)
     if sent is None:
         # The id was already used for other words: an old copy of the page, sent again.
         # These words are a new message; their id comes from both, so a resend stays single.
         renamed = message.model_copy(update={"id": uuid.uuid5(message_id, message.body)})
-        sent = service.send_by_patient(session, patient, renamed, now, client)
+        sent = service.send_by_patient(session, patient, renamed, now, client, written)
     if sent is None:
         return Response(status_code=status.HTTP_409_CONFLICT)
     if replayed:

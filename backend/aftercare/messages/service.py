@@ -160,8 +160,13 @@ def send_by_patient(
     body: PatientMessageCreate,
     now: datetime,
     client: str | None = None,
+    written_at: datetime | None = None,
 ) -> Sent | None:
-    """Store a patient's message once per id; None when the id is taken by another message."""
+    """Store a patient's message once per id; None when the id is taken by another message.
+
+    `written_at` is when the phone says the patient pressed Send (a reply kept
+    offline is placed when it was written, not when the network came back).
+    """
     if body.id is not None:
         existing = session.get(Message, body.id)
         if existing is not None:
@@ -172,7 +177,7 @@ def send_by_patient(
         patient_id=patient.id,
         sender="patient",
         body=body.body,
-        created_at=now,
+        created_at=written_at or now,
     )
     entry = _entry(message)
     session.add(message)

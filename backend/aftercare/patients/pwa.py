@@ -3,8 +3,9 @@
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 
-from aftercare.deps import NowDep, SessionDep
-from aftercare.patients.pages import DEFAULT_APP_NAME, signed_in, templates
+from aftercare.accounts.models import DEFAULT_EMERGENCY_NUMBER
+from aftercare.deps import NowDep, SessionDep, SettingsDep
+from aftercare.patients.pages import DEFAULT_APP_NAME, render, signed_in, templates
 from aftercare.settings import FRONTEND_DIR
 from aftercare.web import browser_language, page_context
 
@@ -57,7 +58,22 @@ def offline(request: Request) -> HTMLResponse:
 
 
 @router.get("/saved", response_class=HTMLResponse)
-def saved(request: Request) -> HTMLResponse:
-    """Shown by the service worker when a check-in is kept on the phone until it is online."""
-    context = page_context(request, browser_language(request), app_name=DEFAULT_APP_NAME)
-    return templates.TemplateResponse(request, "patient/saved.html", context)
+def saved(
+    request: Request, session: SessionDep, settings: SettingsDep, now: NowDep
+) -> HTMLResponse:
+    """Shown by the service worker when an answer is kept on the phone until it is online.
+
+    Fetched ahead for a signed-in phone, in the patient's language and with the
+    clinic's numbers, so that an offline check-in is answered with call buttons.
+    """
+    found = signed_in(request, session, now)
+    if found is None:
+        context = page_context(request, browser_language(request), app_name=DEFAULT_APP_NAME)
+        context.update(clinic_phone=None, emergency_number=DEFAULT_EMERGENCY_NUMBER)
+    else:
+        patient, clinic = found
+        context = page_context(
+            request, patient.language, app_name=clinic.app_name,
+            clinic_phone=clinic.phone, emergency_number=clinic.emergency_number,
+        )  # fmt: skip
+    return render(request, settings, "patient/saved.html", context)

@@ -1,19 +1,6 @@
-// The Messages page. The form works without this script; with it, each opening of the
-// page gets a fresh id for the reply (a copy of the page kept offline would otherwise
-// give every reply the same one), and replies still waiting on the phone are shown.
-function freshId() {
-  if (self.crypto.randomUUID) return self.crypto.randomUUID();
-  // randomUUID needs a secure context; the same version-4 UUID by hand otherwise.
-  const bytes = self.crypto.getRandomValues(new Uint8Array(16));
-  bytes[6] = (bytes[6] & 0x0f) | 0x40;
-  bytes[8] = (bytes[8] & 0x3f) | 0x80;
-  const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-}
-
-const idField = document.querySelector("form.reply input[name=id]");
-if (idField) idField.value = freshId();
-
+// The Messages page. The form works without this script; with it (and nav.js, which
+// gives each reply a fresh id when Send is pressed), replies still waiting on the
+// phone are shown.
 async function showWaitingReplies() {
   const thread = document.getElementById("thread");
   if (!thread || !self.outbox) return;
@@ -50,3 +37,6 @@ if ("serviceWorker" in navigator) {
   });
 }
 showWaitingReplies();
+
+// The thread opens at its newest message (a redirect fetched by nav.js loses its #latest).
+document.getElementById("latest")?.scrollIntoView({ block: "nearest" });

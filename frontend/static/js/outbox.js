@@ -1,14 +1,16 @@
-// What waits on the phone to be sent: check-ins, ticks and message replies made offline.
+// What waits on the phone to be sent: check-ins, ticks and message replies made offline,
+// and what could not be sent at all ("unsent"), which the pages show to the patient.
 // One classic script shared by the pages and by the service worker (importScripts),
 // so both open the same IndexedDB database the same way.
 (function (scope) {
   const NAME = "outbox";
-  const STORES = ["checkins", "ticks", "messages"];
+  const QUEUES = ["checkins", "ticks", "messages"];
+  const STORES = [...QUEUES, "unsent"];
 
   function open() {
     return new Promise((resolve, reject) => {
       // One version more for each new store: the upgrade creates the stores still missing.
-      const request = indexedDB.open(NAME, 3);
+      const request = indexedDB.open(NAME, 4);
       request.onupgradeneeded = () => {
         for (const store of STORES) {
           if (!request.result.objectStoreNames.contains(store)) {
@@ -31,14 +33,43 @@
     });
   }
 
+  function freshId() {
+    if (scope.crypto.randomUUID) return scope.crypto.randomUUID();
+    // randomUUID needs a secure context; the same version-4 UUID by hand otherwise.
+    const bytes = scope.crypto.getRandomValues(new Uint8Array(16));
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  }
+
+  // The order answers were made in: a clock reading, kept increasing within this page or worker.
+  let lastSeq = 0;
+  function nextSeq() {
+    lastSeq = Math.max(Date.now() * 1000, lastSeq + 1);
+    return lastSeq;
+  }
+
   scope.outbox = {
-    stores: STORES,
-    put: (store, entry) => run(store, "readwrite", (s) => s.put(entry)),
+    queues: QUEUES,
+    freshId,
+    nextSeq,
+    put: (store, entry) => run(store, "readwrite", (s) => s.put({ seq: nextSeq(), ...entry })),
     all: (store) => run(store, "readonly", (s) => s.getAll()),
     remove: (store, id) => run(store, "readwrite", (s) => s.delete(id)),
-    async count() {
+    // Everything waiting, oldest first, across the queues: sent in the order it was made.
+    async waiting() {
+      const entries = [];
+      for (const store of QUEUES) {
+        for (const entry of (await run(store, "readonly", (s) => s.getAll())) || []) {
+          entries.push({ ...entry, store });
+        }
+      }
+      return entries.sort((a, b) => (a.seq || 0) - (b.seq || 0));
+    },
+    async count(stores = QUEUES) {
       let total = 0;
-      for (const store of STORES) total += await run(store, "readonly", (s) => s.count());
+      for (const store of stores) total += await run(store, "readonly", (s) => s.count());
       return total;
     },
   };

@@ -1,6 +1,6 @@
 // The service worker: the app shell from the cache, pages from the network
 // with the last good copy when offline. Served at /sw.js so its scope is the app.
-const VERSION = "v3";
+const VERSION = "v4";
 const SHELL = `shell-${VERSION}`;
 const PAGES = `pages-${VERSION}`;
 const SHELL_FILES = [
@@ -12,9 +12,12 @@ const SHELL_FILES = [
   "/static/js/push-toggle.js",
   "/static/js/tick.js",
   "/static/js/messages.js",
+  "/static/js/nav.js",
+  "/static/js/checkin.js",
+  "/static/js/triage.js",
+  "/static/js/saved.js",
   "/static/icons/icon-192.png",
   "/offline",
-  "/saved",
 ];
 
 self.addEventListener("install", (event) => {
@@ -36,6 +39,7 @@ self.addEventListener("activate", (event) => {
 importScripts("/static/js/outbox.js");
 
 const QUEUED = { "/checkin": "checkins", "/today/done": "ticks", "/messages": "messages" };
+const QUEUE_PATHS = Object.fromEntries(Object.entries(QUEUED).map(([path, store]) => [store, path]));
 
 async function tellPages() {
   const pages = await self.clients.matchAll({ type: "window" });
@@ -45,8 +49,9 @@ async function tellPages() {
 async function keepForLater(request, store) {
   const body = await request.text();
   const form = new URLSearchParams(body);
-  // A check-in or a reply is kept under its own id; a tick under its item, so only the last one counts.
-  const id = (store === "ticks" ? form.get("item") : form.get("id")) || String(Date.now());
+  // A check-in or a reply is kept under its own id, made on the phone when Send was
+  // pressed; a tick under its item, so only the last one counts.
+  const id = (store === "ticks" ? form.get("item") : form.get("id")) || self.outbox.freshId();
   await self.outbox.put(store, { id, body, done: form.get("done") === "1" });
   if (self.registration.sync) {
     try { await self.registration.sync.register("outbox"); } catch (e) { /* not offered */ }
@@ -55,36 +60,64 @@ async function keepForLater(request, store) {
   if ((request.headers.get("Accept") || "").includes("application/json")) {
     return new Response(null, { status: 202 });
   }
-  return Response.redirect("/saved", 303);
+  // The saved page answers a check-in on the phone, as the server would (saved.js).
+  return Response.redirect(store === "checkins" ? `/saved?checkin=${encodeURIComponent(id)}` : "/saved", 303);
 }
 
-async function sendWaiting() {
-  let sent = false;
-  for (const [path, store] of Object.entries(QUEUED)) {
-    for (const item of (await self.outbox.all(store)) || []) {
+function post(path, body) {
+  return fetch(path, {
+    method: "POST",
+    body,
+    headers: { "Content-Type": "application/x-www-form-urlencoded", Accept: "application/json" },
+    credentials: "same-origin",
+    redirect: "manual",
+  });
+}
+
+// One round at a time: the page, the network coming back and Background Sync may all ask at once.
+let sending = null;
+function sendWaiting() {
+  sending = sending || sendInOrder().finally(() => { sending = null; });
+  return sending;
+}
+
+// Everything waiting is sent in the order it was made, each once. Nothing is dropped
+// in silence: an id already used for other answers gets a fresh one and is sent again,
+// and what the server refuses for good is kept apart and shown to the patient.
+async function sendInOrder() {
+  let changed = false;
+  try {
+    for (const item of await self.outbox.waiting()) {
       let response;
       try {
-        response = await fetch(path, {
-          method: "POST",
-          body: item.body,
-          headers: { "Content-Type": "application/x-www-form-urlencoded", Accept: "application/json" },
-          credentials: "same-origin",
-          redirect: "manual",
-        });
+        response = await post(QUEUE_PATHS[item.store], item.body);
+        if (response.status === 409 && item.store !== "ticks") {
+          const form = new URLSearchParams(item.body);
+          form.set("id", self.outbox.freshId());
+          const renamed = { id: form.get("id"), body: form.toString(), seq: item.seq };
+          await self.outbox.put(item.store, renamed);
+          await self.outbox.remove(item.store, item.id);
+          Object.assign(item, renamed);
+          changed = true;
+          response = await post(QUEUE_PATHS[item.store], item.body);
+        }
       } catch (e) {
-        if (sent) await tellPages();
-        return; // still offline: try again later
+        return; // still offline: try again later, in the same order
       }
-      // Sent, or refused for good (a 4xx other than "try later"): either way it
-      // must not be sent again. A redirect (signed out) or a 5xx keeps it.
-      const refused = response.status >= 400 && response.status < 500 && ![408, 429].includes(response.status);
-      if (response.ok || refused) {
-        await self.outbox.remove(store, item.id);
-        sent = true;
+      if (response.ok) {
+        await self.outbox.remove(item.store, item.id);
+        changed = true;
+        continue;
       }
+      // Signed out (a redirect), the server away (5xx) or busy: keep it, and keep the order.
+      if (response.type === "opaqueredirect" || response.status >= 500 || [408, 409, 429].includes(response.status)) return;
+      await self.outbox.put("unsent", { id: `${item.store}:${item.id}`, store: item.store, body: item.body, status: response.status, seq: item.seq });
+      await self.outbox.remove(item.store, item.id);
+      changed = true;
     }
+  } finally {
+    if (changed) await tellPages();
   }
-  if (sent) await tellPages();
 }
 
 self.addEventListener("sync", (event) => {
@@ -93,7 +126,11 @@ self.addEventListener("sync", (event) => {
 
 // The patient's own pages, fetched ahead so that they open offline even if
 // they were never visited; only real pages are kept, never a redirect.
-const OWN_PAGES = ["/today", "/plan", "/history", "/checkin", "/messages", "/warning-signs"];
+// The flag rules as data (checkins/triage.py) let the phone answer a check-in offline.
+const OWN_PAGES = [
+  "/today", "/plan", "/history", "/checkin", "/messages", "/warning-signs", "/saved",
+  "/checkin/rules.json",
+];
 
 // At most every few minutes: opening the app must not cost the whole set each time.
 const READY_EVERY_MS = 5 * 60 * 1000;
@@ -139,17 +176,20 @@ self.addEventListener("fetch", (event) => {
   if (request.method !== "GET" || url.origin !== self.location.origin) return;
   // The API, the one-time links and the nurses' console are never kept on a device.
   if (["/api/", "/start/", "/console"].some((prefix) => url.pathname.startsWith(prefix))) return;
-  if (request.mode === "navigate") {
+  // The saved page is also fetched by the page's own script (nav.js) after a form was kept.
+  if (request.mode === "navigate" || ["/checkin/rules.json", "/saved"].includes(url.pathname)) {
     event.respondWith(
       fetch(request)
         .then((response) => {
-          if (response.ok) {
+          if (response.ok && response.type === "basic" && !response.redirected) {
             const copy = response.clone();
-            caches.open(PAGES).then((cache) => cache.put(request, copy));
+            caches.open(PAGES).then((cache) => cache.put(url.pathname === "/saved" ? "/saved" : request, copy));
           }
           return response;
         })
-        .catch(async () => (await caches.match(request)) || caches.match("/offline")),
+        .catch(async () =>
+          (await caches.match(request)) || (await caches.match(url.pathname)) || caches.match("/offline"),
+        ),
     );
     return;
   }

@@ -22,6 +22,7 @@ async function showWaitingTicks() {
 for (const form of document.querySelectorAll("form.tick")) {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
+    form.querySelector("input[name=at]").value = new Date().toISOString(); // when it was done
     const body = new URLSearchParams(new FormData(form));
     const done = body.get("done") === "1";
     setTick(form, done);
