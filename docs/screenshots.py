@@ -4,8 +4,9 @@
 
 Runs the demo on a fresh SQLite database, enrols the first demo patient in
 Debian's Chromium, ticks an item off, checks in once, and saves Today, Check-in,
-History and Warning signs, then the nurse's flag queue and a patient's page, to
-docs/screenshots/.
+History and Warning signs; then, on a 360 px phone, Today after a red check-in and
+a red check-in answered offline on the phone; then the nurse's flag queue and a
+patient's page, to docs/screenshots/.
 """
 
 import os
@@ -52,7 +53,13 @@ def main() -> None:
                 time.sleep(0.2)
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
-            page = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2)
+            phone = browser.new_context(
+                viewport={"width": 390, "height": 844},
+                device_scale_factor=2,
+                is_mobile=True,
+                has_touch=True,
+            )
+            page = phone.new_page()
             page.goto(link.group(1))
             page.locator("button[type=submit]").click()
             page.wait_for_url(f"{base}/today")
@@ -66,11 +73,36 @@ def main() -> None:
                                 ("urination", "normal"), ("allergy", "none"),
                                 ("nausea", "false")):  # fmt: skip
                 page.locator(f"input[name={name}][value={value}]").check()
-            page.locator("button[type=submit]").click()
+            page.locator("form.checkin button[type=submit]").click()
+            page.wait_for_url(f"{base}/checkins/*")
             page.goto(f"{base}/history")
             page.screenshot(path=str(out / "history.png"), full_page=False)
             page.goto(f"{base}/warning-signs")
             page.screenshot(path=str(out / "warning-signs.png"), full_page=False)
+            # A small phone: Today after a red check-in, then a red answer made offline.
+            page.set_viewport_size({"width": 360, "height": 740})
+            red = {"pain": "9", "bleeding": "light", "discharge": "none", "urination": "normal",
+                   "allergy": "none", "nausea": "false"}  # fmt: skip
+            page.goto(f"{base}/checkin")
+            for name, value in red.items():
+                page.locator(f"input[name={name}][value='{value}']").check()
+            page.locator("form.checkin button[type=submit]").click()
+            page.wait_for_url(f"{base}/checkins/*")
+            page.goto(f"{base}/today")
+            page.screenshot(path=str(out / "today-red.png"), full_page=False)
+            page.wait_for_function(
+                "caches.open('pages-v4').then(c => c.match('/saved')).then(Boolean)",
+                timeout=30_000,
+            )
+            page.context.set_offline(True)
+            page.goto(f"{base}/checkin")
+            for name, value in {**red, "pain": "4", "bleeding": "heavy"}.items():
+                page.locator(f"input[name={name}][value='{value}']").check()
+            page.locator("form.checkin button[type=submit]").click()
+            page.wait_for_url(f"{base}/saved?checkin=*")
+            page.locator("#offline-answer").wait_for()
+            page.screenshot(path=str(out / "offline-answer.png"), full_page=False)
+            page.context.set_offline(False)
             # The nurse's side, on a laptop-sized screen: the queue and a patient's page.
             desk = browser.new_page(viewport={"width": 1280, "height": 860})
             desk.goto(f"{base}/console/sign-in")

@@ -38,7 +38,7 @@ def test_the_wheel_carries_everything_the_app_reads(wheel: Path):
     names = set(zipfile.ZipFile(wheel).namelist())
     for needed in (
         "aftercare/frontend/templates/patient/base.html",
-        "aftercare/frontend/static/js/quick-exit.js",
+        "aftercare/frontend/static/js/nav.js",
         "aftercare/schedules/hymenoplasty.yaml",
         "aftercare/schedules/_rules.yaml",
         "aftercare/schedules/README.md",

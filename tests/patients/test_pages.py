@@ -95,7 +95,7 @@ def test_the_start_page_speaks_the_browsers_language(client, factory):
 
 
 def test_static_files_are_served(client):
-    assert client.get("/static/js/quick-exit.js").status_code == 200
+    assert client.get("/static/js/nav.js").status_code == 200
     assert client.get("/static/css/patient.css").status_code == 200
 
 

@@ -3,9 +3,24 @@
 // Without this script the pages still work, as plain links and forms.
 const here = (url) => url.origin === location.origin;
 
+// Quick exit: a neutral site in place of this page. On a keyboard, Esc twice does the same.
+const exit = document.getElementById("quick-exit");
+const leave = () => location.replace(exit.href);
+let lastEscape = -Infinity;
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "Escape" || !exit) return;
+  if (event.timeStamp - lastEscape < 2000) leave();
+  lastEscape = event.timeStamp;
+});
+
 document.addEventListener("click", (event) => {
   const link = event.target.closest?.("a[href]");
   if (!link || event.defaultPrevented || event.button !== 0) return;
+  if (link === exit) {
+    event.preventDefault();
+    leave();
+    return;
+  }
   if (event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
   if (link.hasAttribute("download") || link.target) return;
   const url = new URL(link.href, location.href);

@@ -5,15 +5,11 @@ const SHELL = `shell-${VERSION}`;
 const PAGES = `pages-${VERSION}`;
 const SHELL_FILES = [
   "/static/css/patient.css",
-  "/static/js/quick-exit.js",
   "/static/js/app.js",
   "/static/js/outbox.js",
-  "/static/js/push.js",
-  "/static/js/push-toggle.js",
   "/static/js/tick.js",
   "/static/js/messages.js",
   "/static/js/nav.js",
-  "/static/js/checkin.js",
   "/static/js/triage.js",
   "/static/js/saved.js",
   "/static/icons/icon-192.png",
@@ -160,6 +156,13 @@ async function keepPagesReady() {
   if (kept.every(Boolean)) readyAt = Date.now();
 }
 
+async function refreshRules() {
+  try {
+    const response = await fetch("/checkin/rules.json", { credentials: "same-origin", redirect: "manual" });
+    if (response.ok) await (await caches.open(PAGES)).put("/checkin/rules.json", response);
+  } catch (e) { /* offline: the copy we have still judges */ }
+}
+
 self.addEventListener("message", (event) => {
   if (event.data === "send-waiting") event.waitUntil(sendWaiting().then(keepPagesReady));
 });
@@ -170,7 +173,10 @@ self.addEventListener("fetch", (event) => {
   const store = QUEUED[url.pathname];
   if (request.method === "POST" && url.origin === self.location.origin && store) {
     const copy = request.clone();
-    event.respondWith(fetch(request).catch(() => keepForLater(copy, store)));
+    const sent = fetch(request);
+    event.respondWith(sent.catch(() => keepForLater(copy, store)));
+    // A check-in changes what the next one is compared with: keep the rules' copy current.
+    if (store === "checkins") event.waitUntil(sent.then(refreshRules, () => {}));
     return;
   }
   if (request.method !== "GET" || url.origin !== self.location.origin) return;
