@@ -1,18 +1,14 @@
 """The web application: the JSON API under /api/v1 and the pages."""
 
 import gc
-import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC
-from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from fastapi import FastAPI, Request
-from fastapi.encoders import jsonable_encoder
+from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.gzip import GZipMiddleware
-from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -32,6 +28,7 @@ from aftercare.console.queue import router as console_queue
 from aftercare.console.report import router as console_report
 from aftercare.db import make_engine
 from aftercare.flags.endpoints import router as flags_router
+from aftercare.guards import BodyLimit, invalid_request, nested_too_deep
 from aftercare.health import router as health_router
 from aftercare.messages.endpoints import router as messages_api
 from aftercare.messages.pages import router as messages_pages
@@ -106,23 +103,6 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {key: _json_safe(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(item) for item in value]
-    return value
-
-
-async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
-    """FastAPI's 422, safe for any input echoed back (`Infinity` is not JSON)."""
-    assert isinstance(exc, RequestValidationError)
-    detail = _json_safe(jsonable_encoder(exc.errors()))
-    return JSONResponse(status_code=422, content={"detail": detail})
-
-
 def create_app(
     settings: Settings | None = None, engine: Engine | None = None, run_jobs: bool = False
 ) -> FastAPI:
@@ -167,10 +147,13 @@ def create_app(
     app.state.vapid = vapid
 
     app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(RecursionError, nested_too_deep)
 
     app.add_middleware(SecurityHeaders)
     # Pages, styles and scripts travel compressed: a weak connection pays for every byte.
     app.add_middleware(GZipMiddleware, minimum_size=500, compresslevel=6)
+    # Outermost: a body too large is refused before anything else reads it.
+    app.add_middleware(BodyLimit)
 
     app.include_router(health_router)
     app.include_router(accounts_router)

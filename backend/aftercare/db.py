@@ -29,15 +29,22 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
 
 
 def make_engine(url: str) -> Engine:
+    """The engine; its errors never print their parameters, which hold patients' words."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
         # Connections are cheap on SQLite; enough for every request thread.
         engine = create_engine(
-            url, connect_args={"check_same_thread": False}, pool_size=20, max_overflow=40
+            url,
+            connect_args={"check_same_thread": False},
+            pool_size=20,
+            max_overflow=40,
+            hide_parameters=True,
         )
         event.listen(engine, "connect", _tune_sqlite)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=10, max_overflow=20, hide_parameters=True
+    )
 
 
 @contextmanager

@@ -7,13 +7,13 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from aftercare.checkins import service
 from aftercare.checkins.schemas import CheckInAnswer, CheckInCreate, CheckInList
 from aftercare.deps import CurrentNurse, CurrentPatient, NowDep, ProtocolsDep, SessionDep, TokenDep
+from aftercare.inbound import Offset
 from aftercare.patients.endpoints import own_patient
 from aftercare.patients.service import invalid_field
 from aftercare.writer import Writer
 
 router = APIRouter(prefix="/api/v1", tags=["check-ins"])
 Limit = Annotated[int, Query(ge=1, le=500)]
-Offset = Annotated[int, Query(ge=0)]
 
 
 @router.post(

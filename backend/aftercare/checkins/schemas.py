@@ -4,6 +4,8 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from aftercare.inbound import Inbound
+
 Bleeding = Literal["none", "spotting", "light", "moderate", "heavy"]
 Discharge = Literal["none", "normal", "unusual", "foul"]
 Urination = Literal["normal", "painful", "unable"]
@@ -11,7 +13,7 @@ Allergy = Literal["none", "itching", "rash", "breathing"]
 Severity = Literal["none", "amber", "red"]
 
 
-class CheckInCreate(BaseModel):
+class CheckInCreate(Inbound):
     """A check-in as the phone sends it; `id` is made on the phone, so a resend is recognised."""
 
     model_config = ConfigDict(extra="forbid")

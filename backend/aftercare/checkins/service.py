@@ -20,6 +20,7 @@ from aftercare.checkins.rules import Answers, Verdict, advice_for, evaluate, rea
 from aftercare.checkins.schemas import CheckInAnswer, CheckInCreate, CheckInPublic, Reason
 from aftercare.flags.models import SEVERITY_RANK, Flag
 from aftercare.i18n import _, gettext_for
+from aftercare.inbound import within_reason
 from aftercare.patients.models import Patient
 from aftercare.plans.engine import local_date_of
 from aftercare.protocols.loader import Protocol
@@ -149,7 +150,8 @@ def placed_at(
     replaced by the moment the server received it, and the phone's is kept.
     """
     if phone_time > now + CLOCK_SKEW or phone_time < enrolled_at - CLOCK_SKEW:
-        return now, phone_time
+        # A clock reset to 1970 or set to 9999 is kept only if a database can hold it.
+        return now, phone_time if within_reason(phone_time) else None
     return phone_time, None
 
 

@@ -13,9 +13,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ValidationError
+from pydantic import Field, ValidationError
 
 from aftercare.i18n import _
+from aftercare.inbound import Inbound
 from aftercare.patients.schemas import PatientCreate, PatientUpdate, known_time_zones
 from aftercare.protocols.schema import parse_clock
 
@@ -41,7 +42,7 @@ MESSAGES = {
 }
 
 
-class EnrolForm(BaseModel):
+class EnrolForm(Inbound):
     """The enrolment form as typed; every field is text so nothing is refused before reading."""
 
     csrf_token: str | None = None
@@ -55,10 +56,10 @@ class EnrolForm(BaseModel):
     sleep_time: str = ""
     email: str = ""
     # One entry per prescribed row; the reminder boxes carry their row's number.
-    item_title: list[str] = []
-    item_days: list[str] = []
-    item_times: list[str] = []
-    item_reminder: list[str] = []
+    item_title: list[str] = Field(default_factory=list)
+    item_days: list[str] = Field(default_factory=list)
+    item_times: list[str] = Field(default_factory=list)
+    item_reminder: list[str] = Field(default_factory=list)
 
     def rows(self) -> list[tuple[str, str, str, bool]]:
         """The prescribed rows as typed (title, days, times, reminder), always PRESCRIBED_ROWS."""
@@ -77,7 +78,7 @@ class EnrolForm(BaseModel):
         ]
 
 
-class SurgeryForm(BaseModel):
+class SurgeryForm(Inbound):
     csrf_token: str | None = None
     surgery_date: str = ""
     surgery_time: str = ""

@@ -7,6 +7,7 @@ from aftercare.deps import CurrentNurse, NowDep, ProtocolsDep, SessionDep
 from aftercare.flags import service
 from aftercare.flags.schemas import FlagList, FlagPublic, FlagResolve, FlagStatus, Outcome
 from aftercare.i18n import _
+from aftercare.inbound import Offset
 from aftercare.web import browser_language
 from aftercare.writer import Writer
 
@@ -21,7 +22,7 @@ def list_flags(
     protocols: ProtocolsDep,
     flag_status: Annotated[FlagStatus, Query(alias="status")] = "open",
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> FlagList:
     """The clinic's flags in one status: red before amber, then oldest first.
 

@@ -5,6 +5,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field
 
 from aftercare.checkins.schemas import Reason
+from aftercare.inbound import Inbound
 
 FlagStatus = Literal["open", "acknowledged", "resolved"]
 
@@ -33,7 +34,7 @@ class FlagList(BaseModel):
     items: list[FlagPublic]
 
 
-class FlagResolve(BaseModel):
+class FlagResolve(Inbound):
     note: Annotated[str, Field(min_length=1, max_length=2000)]
     # An extension of the contract: what was done, as the console offers it.
     outcome: Outcome | None = None

@@ -6,12 +6,14 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from aftercare.inbound import Inbound
+
 Sender = Literal["patient", "nurse"]
 # Blank around the words is not part of the message: a body of spaces is empty.
 Body = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 
 
-class MessageCreate(BaseModel):
+class MessageCreate(Inbound):
     """A nurse's message to a patient."""
 
     model_config = ConfigDict(extra="forbid")
@@ -19,7 +21,7 @@ class MessageCreate(BaseModel):
     body: Body
 
 
-class PatientMessageCreate(BaseModel):
+class PatientMessageCreate(Inbound):
     """A patient's message; `id`, made on the phone, lets a reply sent twice be stored once."""
 
     model_config = ConfigDict(extra="forbid")

@@ -15,6 +15,7 @@ from aftercare.deps import (
     SettingsDep,
 )
 from aftercare.i18n import _
+from aftercare.inbound import Offset
 from aftercare.patients import service
 from aftercare.patients.models import Patient
 from aftercare.patients.schemas import (
@@ -59,7 +60,7 @@ def list_patients(
     nurse: CurrentNurse,
     now: NowDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> PatientList:
     """The clinic's patients, newest first."""
     patients = service.clinic_patients(session, nurse, limit, offset)

@@ -6,6 +6,7 @@ from zoneinfo import available_timezones
 
 from pydantic import AwareDatetime, BaseModel, EmailStr, Field, field_validator, model_validator
 
+from aftercare.inbound import Inbound, within_reason
 from aftercare.plans.schemas import PrescribedCreate
 from aftercare.protocols.schema import parse_clock, wake_window_problem
 
@@ -23,7 +24,13 @@ def check_time_zone(value: str) -> str:
     return value
 
 
-class PatientCreate(BaseModel):
+def check_surgery_at(value: datetime | None) -> datetime | None:
+    if value is not None and not within_reason(value):
+        raise ValueError("the surgery date must be between the years 2000 and 2100")
+    return value
+
+
+class PatientCreate(Inbound):
     alias: Annotated[str, Field(min_length=1, max_length=40)]
     protocol: Annotated[str, Field(min_length=1, max_length=60)]
     surgery_at: AwareDatetime
@@ -43,6 +50,7 @@ class PatientCreate(BaseModel):
         return value
 
     _zone = field_validator("timezone")(check_time_zone)
+    _surgery = field_validator("surgery_at")(check_surgery_at)
 
     @field_validator("wake_time", "sleep_time", mode="before")
     @classmethod
@@ -90,7 +98,7 @@ class PatientList(BaseModel):
     items: list[PatientPublic]
 
 
-class EnrollRequest(BaseModel):
+class EnrollRequest(Inbound):
     code: Annotated[str, Field(min_length=1, max_length=40)]
 
 
@@ -100,13 +108,15 @@ class EnrollTokenPublic(BaseModel):
     patient_id: uuid.UUID
 
 
-class PatientUpdate(BaseModel):
+class PatientUpdate(Inbound):
     """What a nurse may change after enrolment; the plan is rebuilt from it."""
 
     surgery_at: AwareDatetime | None = None
     timezone: str | None = None
     wake_time: time | None = None
     sleep_time: time | None = None
+
+    _surgery = field_validator("surgery_at")(check_surgery_at)
 
     @field_validator("timezone")
     @classmethod

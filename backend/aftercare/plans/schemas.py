@@ -3,10 +3,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from aftercare.inbound import Inbound
 from aftercare.protocols.schema import ItemKind, parse_days, parse_times
 
 
-class PrescribedCreate(BaseModel):
+class PrescribedCreate(Inbound):
     """An item the clinic prescribes, e.g. an antibiotic twice a day for 5 days."""
 
     title: Annotated[str, Field(min_length=1, max_length=200)]

@@ -4,13 +4,14 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, EmailStr, Field, HttpUrl, field_validator
 
+from aftercare.inbound import Inbound
 from aftercare.patients.schemas import Language
 from aftercare.protocols.schema import parse_clock
 
 ChannelName = Literal["in-app", "push", "email", "calendar"]
 
 
-class MeUpdate(BaseModel):
+class MeUpdate(Inbound):
     """What a patient may change about themselves (api.md: PATCH /api/v1/me)."""
 
     email: EmailStr | None = None
@@ -32,12 +33,12 @@ class MePublic(BaseModel):
     language: str
 
 
-class PushKeys(BaseModel):
+class PushKeys(Inbound):
     p256dh: Annotated[str, Field(min_length=20, max_length=200, pattern=r"^[A-Za-z0-9_\-=]+$")]
     auth: Annotated[str, Field(min_length=8, max_length=100, pattern=r"^[A-Za-z0-9_\-=]+$")]
 
 
-class PushSubscriptionCreate(BaseModel):
+class PushSubscriptionCreate(Inbound):
     """A W3C PushSubscription, as `JSON.stringify(subscription)` gives it."""
 
     endpoint: HttpUrl

@@ -1,0 +1,188 @@
+"""What the app refuses before doing any work: bodies too large, input it cannot read,
+and requests without a valid token, whatever their body (api.md, "Authentication")."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlmodel import Session
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from aftercare.accounts.service import token_owner
+
+# api.md: a body over 1 MiB is 413, refused before it is read in full.
+MAX_BODY = 1024 * 1024
+# No request of ours nests deeper than a few levels; a parser recursing into a million
+# brackets would hold the process.
+MAX_DEPTH = 32
+# The API routes anyone may call; every other one answers 401 before it looks at a body.
+PUBLIC_API = frozenset({"/api/v1/auth/token", "/api/v1/enroll", "/api/v1/push/key"})
+
+
+def _answer(status: int, detail: object) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status)
+
+
+class BodyLimit:
+    """413 for a body over the limit: at once when it says its length, else as soon as it
+    passes it, so that a huge upload never holds a worker or the event loop for long."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                await _answer(400, "Content-Length is not a number")(scope, receive, send)
+                return
+            if int(declared) > self.limit:
+                await self._too_large(scope, receive, send)
+                return
+        received = 0
+        started = refused = False
+
+        async def counted() -> Message:
+            nonlocal received, refused
+            if refused:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    # Answer now, and tell the app the client is gone: it stops reading.
+                    refused = True
+                    if not started:
+                        await self._too_large(scope, receive, send)
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            if refused:
+                return  # the 413 has been sent; whatever the app says now goes nowhere
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        if b"json" not in dict(scope["headers"]).get(b"content-type", b""):
+            await self.app(scope, counted, watched)
+            return
+        # JSON is read whole here (it is at most the limit) to measure its nesting: the
+        # parser would otherwise recurse into a million brackets.
+        body = b""
+        while True:
+            message = await counted()
+            if message["type"] != "http.request":
+                break
+            body += message.get("body", b"")
+            if not message.get("more_body", False):
+                break
+        if refused:
+            return
+        if too_deep(body):
+            request = Request(scope)
+            if _needs_token(request) and not _authenticated(request):
+                await _unauthorised()(scope, receive, send)  # 401 whatever the body
+            else:
+                deep = f"The JSON is nested more than {MAX_DEPTH} levels deep"
+                await _answer(413, deep)(scope, receive, send)
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, watched)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = _answer(413, f"The body is larger than {self.limit // 1024} KiB")
+        response.headers["Connection"] = "close"
+        await response(scope, receive, send)
+
+
+def too_deep(body: bytes, limit: int = MAX_DEPTH) -> bool:
+    """Whether JSON nests deeper than the limit (brackets inside strings do not count)."""
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return False  # the common case, decided at C speed
+    depth = 0
+    in_string = escaped = False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > limit:
+                return True
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return False
+
+
+def _authenticated(request: Request) -> bool:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return False
+    with Session(request.app.state.engine) as session:
+        return token_owner(session, token.strip(), datetime.now(UTC)) is not None
+
+
+def _json_safe(value: Any) -> Any:
+    if (isinstance(value, float) and value != value) or value in (float("inf"), float("-inf")):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(item) for item in value]
+    return value
+
+
+def _unauthorised() -> JSONResponse:
+    return JSONResponse(
+        {"detail": "Not authenticated"}, 401, headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
+def _needs_token(request: Request) -> bool:
+    path = request.url.path
+    return path.startswith("/api/") and path not in PUBLIC_API
+
+
+async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422, naming each field and never echoing what was sent (it may be private).
+
+    A request without a valid token is 401 whatever its body: the body is not looked at.
+    """
+    assert isinstance(exc, RequestValidationError)
+    if _needs_token(request) and not _authenticated(request):
+        return _unauthorised()
+    errors = [
+        {key: value for key, value in error.items() if key not in ("input", "ctx", "url")}
+        for error in exc.errors()
+    ]
+    return JSONResponse({"detail": _json_safe(jsonable_encoder(errors))}, 422)
+
+
+async def nested_too_deep(request: Request, exc: Exception) -> JSONResponse:
+    """JSON nested deeper than the parser's recursion limit: unreadable, not a crash."""
+    if _needs_token(request) and not _authenticated(request):
+        return _unauthorised()
+    error = {"type": "json_invalid", "loc": ["body"], "msg": "JSON nested too deeply"}
+    return JSONResponse({"detail": [error]}, 422)

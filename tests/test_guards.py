@@ -1,0 +1,173 @@
+"""What the app refuses before any work, through HTTP: huge bodies, deep JSON, odd text,
+numbers and dates beyond reason, and requests without a token whatever their body."""
+
+import http.client
+import json
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import uvicorn
+
+from aftercare.app import create_app
+
+PRIVATE = "my-private-words-47"
+
+
+def _checkin(**changes):
+    body = {
+        "id": str(uuid.uuid4()), "recorded_at": datetime.now(UTC).isoformat(), "pain": 3,
+        "temperature_c": None, "bleeding": "none", "discharge": "none", "urination": "normal",
+        "allergy": "none", "nausea": False, "wants_contact": False, "note": "",
+    }  # fmt: skip
+    body.update(changes)
+    return body
+
+
+@pytest.fixture
+def patient(factory):
+    nurse = factory.nurse()
+    surgery = (datetime.now(UTC) - timedelta(days=1)).isoformat()
+    return factory.patient_headers(factory.enrolment(nurse, surgery_at=surgery))
+
+
+@pytest.fixture
+def served(settings, engine) -> Iterator[str]:
+    """The app on a real socket: what a client meets, chunked uploads included."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings, engine), port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=30)
+
+
+def test_a_body_over_one_mib_is_413_whoever_sends_it(client):
+    huge = json.dumps({"code": "x" * (1024 * 1024 + 10)})
+    response = client.post(
+        "/api/v1/enroll", content=huge, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 413
+    assert "x" * 100 not in response.text
+
+
+def test_a_chunked_body_is_cut_off_once_it_passes_the_limit(served):
+    host, port = served.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=60)
+    connection.putrequest("POST", "/api/v1/enroll")
+    connection.putheader("Content-Type", "application/json")
+    connection.putheader("Transfer-Encoding", "chunked")
+    connection.endheaders()
+    chunk = b"[" * (1024 * 1024)
+    sent = 0
+    try:
+        for _ in range(64):  # 64 MiB offered, no Content-Length
+            connection.send(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+            sent += 1
+        connection.send(b"0\r\n\r\n")
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the server stopped reading: refused as soon as it passed the limit
+    response = connection.getresponse()
+    assert response.status == 413
+    connection.close()
+    health = http.client.HTTPConnection(host, int(port), timeout=30)
+    health.request("GET", "/healthz")
+    assert health.getresponse().status == 200
+
+
+def test_absurdly_deep_json_is_413_and_brackets_in_text_are_fine(client, patient):
+    deep = "[" * 100_000 + "]" * 100_000
+    response = client.post(
+        "/api/v1/enroll", content=deep, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 413
+    note = "[[[[ {{{{ " * 50  # what a patient writes is text, however many brackets
+    sent = client.post("/api/v1/me/checkins", json=_checkin(note=note), headers=patient)
+    assert sent.status_code == 201
+
+
+def test_a_422_names_the_field_and_never_echoes_what_was_sent(client, patient):
+    response = client.post(
+        "/api/v1/me/checkins", json=_checkin(note=PRIVATE * 200, pain=PRIVATE), headers=patient
+    )
+    assert response.status_code == 422
+    assert PRIVATE not in response.text
+    fields = {error["loc"][-1] for error in response.json()["detail"]}
+    assert fields == {"note", "pain"}
+
+
+@pytest.mark.parametrize("odd", ["a\x00b", "\ud800", "x\udfffy"])
+def test_nul_bytes_and_lone_surrogates_are_422_naming_the_field(client, patient, odd):
+    body = json.dumps(_checkin(note=odd), ensure_ascii=True)  # as a phone would send \ud800
+    response = client.post(
+        "/api/v1/me/checkins",
+        content=body,
+        headers={**patient, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422, response.text
+    assert [error["loc"] for error in response.json()["detail"]] == [["body", "note"]]
+    message = client.post("/api/v1/me/messages", json={"body": "hi\x00"}, headers=patient)
+    assert message.status_code == 422
+    assert client.get("/api/v1/me/checkins", headers=patient).json() == {"items": []}
+
+
+def test_an_alias_with_a_nul_byte_is_422(client, factory):
+    nurse = factory.nurse()
+    body = factory.patient_body(alias="A\x00B")
+    response = client.post("/api/v1/patients", json=body, headers=nurse.headers)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "alias"]
+
+
+def test_numbers_and_dates_beyond_reason_are_422(client, factory, patient):
+    nurse = factory.nurse()
+    far = client.post(
+        "/api/v1/patients",
+        json=factory.patient_body(surgery_at="9999-12-31T09:00:00+01:00"),
+        headers=nurse.headers,
+    )
+    assert far.status_code == 422 and far.json()["detail"][0]["loc"] == ["body", "surgery_at"]
+    for url in ("/api/v1/me/checkins", "/api/v1/flags", "/api/v1/patients"):
+        headers = patient if "/me/" in url else nurse.headers
+        response = client.get(f"{url}?offset={2**63}", headers=headers)
+        assert response.status_code == 422, url
+
+
+def test_a_phone_clock_reset_to_year_one_is_still_stored(client, patient):
+    sent = _checkin(recorded_at="0001-01-01T00:00:00+05:00", pain=9)
+    response = client.post("/api/v1/me/checkins", json=sent, headers=patient)
+    assert response.status_code == 201 and response.json()["severity"] == "red"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("post", "/api/v1/me/checkins"),
+        ("post", "/api/v1/me/messages"),
+        ("patch", "/api/v1/me"),
+        ("post", "/api/v1/patients"),
+        ("post", f"/api/v1/flags/{uuid.uuid4()}/resolve"),
+        ("post", "/api/v1/me/push-subscriptions"),
+    ],
+)
+def test_without_a_valid_token_it_is_401_whatever_the_body(client, method, path):
+    for headers in ({}, {"Authorization": "Bearer not-a-token"}):
+        for body in ('{"bad": ', '{"pain": "lots"}', "[" * 50_000):
+            response = client.request(
+                method, path, content=body,
+                headers={**headers, "Content-Type": "application/json"},
+            )  # fmt: skip
+            assert response.status_code == 401, (path, body[:10], response.text)
