@@ -3,17 +3,12 @@ numbers and dates beyond reason, and requests without a token whatever their bod
 
 import http.client
 import json
-import socket
-import threading
-import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import uvicorn
 
-from aftercare.app import create_app
+from tests.browser.conftest import live_server  # noqa: F401 (a fixture)
 
 PRIVATE = "my-private-words-47"
 
@@ -35,26 +30,6 @@ def patient(factory):
     return factory.patient_headers(factory.enrolment(nurse, surgery_at=surgery))
 
 
-@pytest.fixture
-def served(settings, engine) -> Iterator[str]:
-    """The app on a real socket: what a client meets, chunked uploads included."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings, engine), port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=30)
-
-
 def test_a_body_over_one_mib_is_413_whoever_sends_it(client):
     huge = json.dumps({"code": "x" * (1024 * 1024 + 10)})
     response = client.post(
@@ -64,8 +39,9 @@ def test_a_body_over_one_mib_is_413_whoever_sends_it(client):
     assert "x" * 100 not in response.text
 
 
-def test_a_chunked_body_is_cut_off_once_it_passes_the_limit(served):
-    host, port = served.removeprefix("http://").split(":")
+def test_a_chunked_body_is_cut_off_once_it_passes_the_limit(live_server):
+    """On a real socket: a chunked upload says no length."""
+    host, port = live_server.url.removeprefix("http://").split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=60)
     connection.putrequest("POST", "/api/v1/enroll")
     connection.putheader("Content-Type", "application/json")
