@@ -3,6 +3,7 @@ numbers and dates beyond reason, and requests without a token whatever their bod
 
 import http.client
 import json
+import socket
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -147,3 +148,56 @@ def test_without_a_valid_token_it_is_401_whatever_the_body(client, method, path)
                 headers={**headers, "Content-Type": "application/json"},
             )  # fmt: skip
             assert response.status_code == 401, (path, body[:10], response.text)
+
+
+def test_with_the_database_away_every_route_answers_503_json(settings):
+    """A database that cannot be reached: 503 JSON with Retry-After on pages, API and console."""
+    from fastapi.testclient import TestClient
+
+    from aftercare.app import create_app
+    from aftercare.db import make_engine
+
+    with socket.socket() as sock:  # a port where nothing listens
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    away = make_engine(f"postgresql://postgres@127.0.0.1:{closed}/nothing")
+    app = create_app(settings, away)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        client.cookies.set("session", "some-phone")
+        client.cookies.set("console", "some-nurse")
+        requests = [
+            ("get", "/today"), ("get", "/plan"), ("get", "/api/v1/me/plan"),
+            ("get", "/api/v1/patients"), ("post", "/api/v1/auth/token"),
+            ("post", "/api/v1/enroll"), ("get", "/console/queue"), ("get", "/healthz"),
+        ]  # fmt: skip
+        for method, path in requests:
+            kwargs: dict[str, object] = {"headers": {"Authorization": "Bearer some-token"}}
+            if path == "/api/v1/auth/token":
+                kwargs["data"] = {"username": "n@example.org", "password": "x"}
+            if path == "/api/v1/enroll":
+                kwargs["json"] = {"code": "ABCD-EFGH"}
+            response = client.request(method, path, **kwargs)  # type: ignore[arg-type]
+            assert response.status_code == 503, (path, response.status_code, response.text[:200])
+            assert response.headers["content-type"].startswith("application/json"), path
+            assert "Traceback" not in response.text and "SELECT" not in response.text
+            assert response.headers["x-content-type-options"] == "nosniff", path
+    away.dispose()
+
+
+def test_a_fault_of_ours_is_a_plain_500_with_the_security_headers(settings, engine):
+    from fastapi.testclient import TestClient
+
+    from aftercare.app import create_app
+
+    app = create_app(settings, engine)
+
+    def broken() -> None:
+        raise RuntimeError(PRIVATE)
+
+    app.add_api_route("/api/v1/broken", broken)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/api/v1/broken")
+    assert response.status_code == 500
+    assert response.json() == {"detail": "Internal error"}
+    assert PRIVATE not in response.text
+    assert "content-security-policy" in response.headers

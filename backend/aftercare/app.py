@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aftercare import __version__
@@ -28,7 +29,14 @@ from aftercare.console.queue import router as console_queue
 from aftercare.console.report import router as console_report
 from aftercare.db import make_engine
 from aftercare.flags.endpoints import router as flags_router
-from aftercare.guards import BodyLimit, invalid_request, nested_too_deep
+from aftercare.guards import (
+    SECURITY_HEADERS,
+    BodyLimit,
+    database_away,
+    invalid_request,
+    nested_too_deep,
+    unexpected,
+)
 from aftercare.health import router as health_router
 from aftercare.messages.endpoints import router as messages_api
 from aftercare.messages.pages import router as messages_pages
@@ -45,20 +53,6 @@ from aftercare.reminders.runtime import LazyVapid, make_dispatcher
 from aftercare.scheduler import add_jobs
 from aftercare.settings import FRONTEND_DIR, Settings, get_settings
 from aftercare.writer import make_writer
-
-SECURITY_HEADERS: dict[str, str] = {
-    # Nothing about the app may travel to another site, not even its URL.
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
-        "form-action 'self'; frame-ancestors 'none'"
-    ),
-    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), interest-cohort=()",
-}
-
 
 ASSET_HEADERS = {b"referrer-policy", b"x-content-type-options"}
 
@@ -148,6 +142,9 @@ def create_app(
 
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(RecursionError, nested_too_deep)
+    app.add_exception_handler(OperationalError, database_away)
+    app.add_exception_handler(InterfaceError, database_away)
+    app.add_exception_handler(Exception, unexpected)
 
     app.add_middleware(SecurityHeaders)
     # Pages, styles and scripts travel compressed: a weak connection pays for every byte.

@@ -13,6 +13,19 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aftercare.accounts.service import token_owner
 
+SECURITY_HEADERS: dict[str, str] = {
+    # Nothing about the app may travel to another site, not even its URL.
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
+        "form-action 'self'; frame-ancestors 'none'"
+    ),
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), interest-cohort=()",
+}
+
 # api.md: a body over 1 MiB is 413, refused before it is read in full.
 MAX_BODY = 1024 * 1024
 # No request of ours nests deeper than a few levels; a parser recursing into a million
@@ -186,3 +199,29 @@ async def nested_too_deep(request: Request, exc: Exception) -> JSONResponse:
         return _unauthorised()
     error = {"type": "json_invalid", "loc": ["body"], "msg": "JSON nested too deeply"}
     return JSONResponse({"detail": [error]}, 422)
+
+
+def _with_security_headers(response: JSONResponse) -> JSONResponse:
+    # These answers are made outside the middleware that adds the headers to all others.
+    response.headers.update(SECURITY_HEADERS)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+async def database_away(request: Request, exc: Exception) -> JSONResponse:
+    """The database cannot be reached (restarting, a network blip): 503, try again soon.
+
+    The pool checks each connection before use, so the app recovers by itself once
+    the database is back. The error itself is never shown: it may carry a query.
+    """
+    response = JSONResponse(
+        {"detail": "The service is briefly unavailable; please try again in a minute."},
+        status_code=503,
+        headers={"Retry-After": "30"},
+    )
+    return _with_security_headers(response)
+
+
+async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+    """A fault of ours: a plain 500 with the usual headers, never a traceback."""
+    return _with_security_headers(JSONResponse({"detail": "Internal error"}, status_code=500))
