@@ -25,6 +25,9 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=5000")
+    # What is deleted is overwritten with zeros, not left in free pages: an erased
+    # patient's words must not stay readable in the file.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 
@@ -57,3 +60,15 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def forget_deleted_pages(session: Session) -> None:
+    """After an erase: nothing deleted may linger in SQLite's write-ahead log either.
+
+    The log still holds the pages as they were before the erase until a checkpoint
+    copies the new ones into the file and empties it. (PostgreSQL keeps dead rows
+    until VACUUM reuses their space: not handled yet.)
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        session.connection().exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        session.commit()

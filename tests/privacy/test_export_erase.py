@@ -363,3 +363,40 @@ def test_any_check_in_round_trips_through_a_valid_bundle(checkin):
     assert observations[0]["valueInteger"] == checkin.pain
     known = {entry["fullUrl"] for entry in bundle["entry"]} | {fhir.urn(plan_id)}
     assert set(references_in(bundle)) <= known
+
+
+def test_after_an_erase_no_copy_of_the_words_remains_in_the_sqlite_files(
+    settings, sqlite_template, tmp_path
+):
+    """On SQLite (also during the PostgreSQL run): the file and its log, byte by byte."""
+    import shutil
+
+    from fastapi.testclient import TestClient
+
+    from aftercare.app import create_app
+    from aftercare.db import make_engine
+    from tests.factories import Factory
+
+    path = tmp_path / "erase.db"
+    shutil.copyfile(sqlite_template, path)
+    engine = make_engine(f"sqlite:///{path}")
+    local = settings.model_copy(update={"database_url": f"sqlite:///{path}"})
+    secrets = ("Zq-alias-4471", "my-very-private-note-9913", "a-private-message-5527")
+    with TestClient(create_app(local, engine)) as client:
+        factory = Factory(engine, client)
+        nurse = factory.nurse()
+        _patient_id, headers = enrol(factory, nurse, secrets[0], email="zq4471@example.org")
+        check_in(client, headers, note=secrets[1])
+        response = client.post("/api/v1/me/messages", json={"body": secrets[2]}, headers=headers)
+        assert response.status_code == 201
+
+        def readable() -> list[str]:
+            data = b"".join(
+                p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("erase.db")
+            )
+            return [s for s in (*secrets, "zq4471") if s.encode() in data]
+
+        assert readable(), "the words are in the files before the erase"
+        assert client.delete("/api/v1/me", headers=headers).status_code == 204
+        assert readable() == []
+    engine.dispose()

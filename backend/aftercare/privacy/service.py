@@ -14,6 +14,7 @@ from aftercare.audit.service import record
 from aftercare.checkins.models import CheckIn
 from aftercare.checkins.schemas import CheckInPublic
 from aftercare.checkins.service import history
+from aftercare.db import forget_deleted_pages
 from aftercare.flags.models import Flag
 from aftercare.messages.models import Message
 from aftercare.patients.models import EnrollmentCode, Patient
@@ -97,6 +98,7 @@ def erase_patient(session: Session, patient: Patient, now: datetime) -> bool:
     session.exec(delete(Patient).where(col(Patient.id) == patient_id))
     record(session, now, clinic_id, "patient", patient_id, "patient.erased", "patient", patient_id)
     session.commit()
+    forget_deleted_pages(session)
     return True
 
 
