@@ -201,3 +201,55 @@ def test_a_fault_of_ours_is_a_plain_500_with_the_security_headers(settings, engi
     assert response.json() == {"detail": "Internal error"}
     assert PRIVATE not in response.text
     assert "content-security-policy" in response.headers
+
+
+def test_test_notifications_reminders_and_messages_keep_to_a_human_pace(client, factory, patient):
+    from aftercare.messages.service import MESSAGES_PER_WINDOW
+    from aftercare.reminders.service import TESTS_PER_WINDOW
+
+    nurse = factory.nurse()
+    enrolment = factory.enrolment(nurse)
+    phone = factory.patient_headers(enrolment)
+    for _ in range(TESTS_PER_WINDOW - 1):
+        assert client.post("/api/v1/me/test-notification", headers=phone).status_code == 202
+    url = f"/api/v1/patients/{enrolment.id}/test-reminder"
+    assert client.post(url, headers=nurse.headers).status_code == 202
+    for refused in (
+        client.post("/api/v1/me/test-notification", headers=phone),
+        client.post(url, headers=nurse.headers),
+    ):
+        assert refused.status_code == 429
+        assert int(refused.headers["retry-after"]) > 0
+    for n in range(MESSAGES_PER_WINDOW):
+        sent = client.post("/api/v1/me/messages", json={"body": f"hello {n}"}, headers=phone)
+        assert sent.status_code == 201
+    again = client.post("/api/v1/me/messages", json={"body": "one more"}, headers=phone)
+    assert again.status_code == 429 and "retry-after" in again.headers
+    # The clinic can still answer; the other patient is not held back.
+    thread = f"/api/v1/patients/{enrolment.id}/messages"
+    assert client.post(thread, json={"body": "We will call"}, headers=nurse.headers).is_success
+    assert client.post("/api/v1/me/messages", json={"body": "hi"}, headers=patient).is_success
+
+
+def test_check_ins_are_never_throttled(client, patient):
+    for n in range(30):
+        sent = client.post("/api/v1/me/checkins", json=_checkin(pain=n % 11), headers=patient)
+        assert sent.status_code == 201
+
+
+def test_a_page_asked_too_often_says_so_kindly_with_retry_after(client, factory):
+    import re
+
+    enrolment = factory.enrolment(factory.nurse())
+    path = enrolment.url.removeprefix("http://testserver")
+    page = client.get(path).text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert token
+    client.post(path, data={"csrf_token": token.group(1)})
+    form = client.get("/settings").text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form)
+    assert csrf
+    answers = [client.post("/settings/test", data={"csrf_token": csrf.group(1)}) for _ in range(6)]
+    assert answers[-1].status_code == 429
+    assert "Please wait a little" in answers[-1].text
+    assert "retry-after" in answers[-1].headers

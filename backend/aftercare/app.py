@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aftercare import __version__
 from aftercare.accounts.endpoints import router as accounts_router
+from aftercare.accounts.throttle import TooOften
 from aftercare.checkins.endpoints import router as checkins_router
 from aftercare.checkins.pages import router as checkin_pages
 from aftercare.checkins.triage_endpoints import router as triage_router
@@ -35,6 +36,7 @@ from aftercare.guards import (
     database_away,
     invalid_request,
     nested_too_deep,
+    too_often,
     unexpected,
 )
 from aftercare.health import router as health_router
@@ -144,6 +146,7 @@ def create_app(
     app.add_exception_handler(RecursionError, nested_too_deep)
     app.add_exception_handler(OperationalError, database_away)
     app.add_exception_handler(InterfaceError, database_away)
+    app.add_exception_handler(TooOften, too_often)
     app.add_exception_handler(Exception, unexpected)
 
     app.add_middleware(SecurityHeaders)

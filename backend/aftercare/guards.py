@@ -7,11 +7,14 @@ from typing import Any
 from fastapi import Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlmodel import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aftercare.accounts.service import token_owner
+from aftercare.accounts.throttle import TooOften
+from aftercare.i18n import _, gettext_for
+from aftercare.web import browser_language, make_templates, page_context
 
 SECURITY_HEADERS: dict[str, str] = {
     # Nothing about the app may travel to another site, not even its URL.
@@ -25,6 +28,9 @@ SECURITY_HEADERS: dict[str, str] = {
     ),
     "Permissions-Policy": "camera=(), microphone=(), geolocation=(), interest-cohort=()",
 }
+
+_TOO_OFTEN = _("That was done several times in a short while. Please try again in a few minutes.")
+_pages = make_templates()
 
 # api.md: a body over 1 MiB is 413, refused before it is read in full.
 MAX_BODY = 1024 * 1024
@@ -225,3 +231,14 @@ async def database_away(request: Request, exc: Exception) -> JSONResponse:
 async def unexpected(request: Request, exc: Exception) -> JSONResponse:
     """A fault of ours: a plain 500 with the usual headers, never a traceback."""
     return _with_security_headers(JSONResponse({"detail": "Internal error"}, status_code=500))
+
+
+async def too_often(request: Request, exc: Exception) -> Response:
+    """429 with Retry-After: JSON for the API, a kind page for a person."""
+    assert isinstance(exc, TooOften)
+    headers = {"Retry-After": str(exc.retry_after)}
+    if request.url.path.startswith("/api/"):
+        detail = gettext_for(browser_language(request)).gettext(_TOO_OFTEN)
+        return JSONResponse({"detail": detail}, 429, headers=headers)
+    context = page_context(request, browser_language(request), app_name="Care")
+    return _pages.TemplateResponse(request, "patient/wait.html", context, 429, headers)

@@ -1,4 +1,5 @@
-"""Too many failed sign-ins or enrolment attempts from one client: 429 for a while."""
+"""Too many failed sign-ins or enrolment attempts from one client: 429 for a while; and
+actions that send something out (test notifications, messages) kept to a human pace."""
 
 from datetime import datetime, timedelta
 
@@ -53,3 +54,17 @@ class Attempts:
             detail=_("Too many attempts. Please wait a few minutes and try again."),
             headers={"Retry-After": str(int(self.window.total_seconds()))},
         )
+
+
+class TooOften(Exception):
+    """An action repeated faster than a person would; the route answers 429."""
+
+    def __init__(self, retry_after: timedelta) -> None:
+        super().__init__("too often")
+        self.retry_after = max(1, int(retry_after.total_seconds()))
+
+
+def at_human_pace(done_since: int, limit: int, window: timedelta) -> None:
+    """Refuse the next one once `limit` were done within `window`."""
+    if done_since >= limit:
+        raise TooOften(window)

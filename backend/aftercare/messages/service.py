@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from aftercare.accounts.models import Nurse
+from aftercare.accounts.throttle import at_human_pace
 from aftercare.audit.service import record
 from aftercare.messages.models import Message
 from aftercare.messages.schemas import MessagePublic, PatientMessageCreate, Sender
@@ -127,6 +128,24 @@ def read_by_patient(
     return entries
 
 
+MESSAGES_PER_WINDOW = 20
+MESSAGE_WINDOW = timedelta(minutes=10)
+
+
+def _at_human_pace(session: Session, patient: Patient, sender: str, now: datetime) -> None:
+    """Each side of a thread writes at a person's pace; a loop or a script is stopped."""
+    sent = session.exec(
+        select(func.count())
+        .select_from(Message)
+        .where(
+            Message.patient_id == patient.id,
+            Message.sender == sender,
+            col(Message.created_at) > now - MESSAGE_WINDOW,
+        )
+    ).one()
+    at_human_pace(sent, MESSAGES_PER_WINDOW, MESSAGE_WINDOW)
+
+
 def send_by_nurse(
     session: Session,
     patient: Patient,
@@ -136,6 +155,7 @@ def send_by_nurse(
     client: str | None = None,
 ) -> Entry:
     """Store a nurse's message and tell the patient, neutrally, that one is waiting."""
+    _at_human_pace(session, patient, "nurse", now)
     message = Message(
         clinic_id=patient.clinic_id,
         patient_id=patient.id,
@@ -171,6 +191,7 @@ def send_by_patient(
         existing = session.get(Message, body.id)
         if existing is not None:
             return _same(existing, patient, body.body)
+    _at_human_pace(session, patient, "patient", now)
     message = Message(
         id=body.id or uuid.uuid4(),
         clinic_id=patient.clinic_id,

@@ -1,11 +1,13 @@
 """The patient's reminder settings, subscriptions, test messages and in-app list."""
 
 import uuid
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
+from aftercare.accounts.throttle import at_human_pace
+from aftercare.audit.models import AuditEvent
 from aftercare.audit.service import record
 from aftercare.patients.models import Patient
 from aftercare.patients.schemas import PatientUpdate
@@ -180,6 +182,10 @@ def unsubscribe(session: Session, patient: Patient, endpoint: str, now: datetime
     session.commit()
 
 
+TESTS_PER_WINDOW = 5
+TEST_WINDOW = timedelta(hours=1)
+
+
 def queue_test(
     session: Session, patient: Patient, now: datetime, actor: str, actor_id: uuid.UUID
 ) -> list[str]:
@@ -188,6 +194,18 @@ def queue_test(
     Returns the channels it can reach: push only while a phone's subscription
     is alive, e-mail only with an address (the calendar feed is never sent to).
     """
+    # A test is for seeing that reminders arrive, not for sending many: a few an hour.
+    tests = session.exec(
+        select(func.count())
+        .select_from(AuditEvent)
+        .where(
+            AuditEvent.clinic_id == patient.clinic_id,
+            col(AuditEvent.at) > now - TEST_WINDOW,
+            AuditEvent.action == "reminder.test",
+            AuditEvent.subject_id == str(patient.id),
+        )
+    ).one()
+    at_human_pace(tests, TESTS_PER_WINDOW, TEST_WINDOW)
     queue_now(session, patient, "test", now, tag=f"test-{now.timestamp():.0f}")
     record(session, now, patient.clinic_id, actor, actor_id, "reminder.test", "patient", patient.id)
     session.commit()
