@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     # Failed sign-ins or enrolment attempts from one client before it gets 429.
     max_auth_failures: int = Field(default=10, gt=0)
     auth_failure_window_minutes: int = Field(default=15, gt=0)
+    # api.md: push endpoints must be https on a public address; `1` lifts this for tests
+    # and an intranet push service.
+    push_allow_insecure: bool = False
+    # The reverse proxies whose X-Forwarded-For is believed (comma-separated addresses or
+    # networks, e.g. "127.0.0.1, 10.0.0.0/8"); empty: the connecting address is the client.
+    trusted_proxies: str = ""
 
     @property
     def uses_default_secret(self) -> bool:
