@@ -40,6 +40,7 @@ from aftercare.guards import (
     unexpected,
 )
 from aftercare.health import router as health_router
+from aftercare.logs import AccessLog
 from aftercare.messages.endpoints import router as messages_api
 from aftercare.messages.pages import router as messages_pages
 from aftercare.patients.endpoints import nurse_router, patient_router
@@ -152,8 +153,10 @@ def create_app(
     app.add_middleware(SecurityHeaders)
     # Pages, styles and scripts travel compressed: a weak connection pays for every byte.
     app.add_middleware(GZipMiddleware, minimum_size=500, compresslevel=6)
-    # Outermost: a body too large is refused before anything else reads it.
+    # A body too large is refused before anything else reads it.
     app.add_middleware(BodyLimit)
+    # Outermost: every request gets its id and its line in the log, refused ones included.
+    app.add_middleware(AccessLog)
 
     app.include_router(health_router)
     app.include_router(accounts_router)

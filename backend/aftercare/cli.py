@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import typer
 from pydantic import ValidationError
 
+from aftercare import logs
 from aftercare.protocols.loader import Protocol
 from aftercare.settings import Settings
 
@@ -83,11 +84,13 @@ def serve(
             "(or set AFTERCARE_DEMO=1 for a demo on your own machine)",
             code=2,
         )
+    logs.configure(settings.log_level)
     load_protocols_or_exit(settings)
     upgrade_database(settings)
     # Open live queues (Server-Sent Events) would hold a restart for minutes otherwise.
+    # Logging is ours (aftercare.logs): JSON lines, and an access line without the path.
     uvicorn.run(create_app(settings, run_jobs=True), host=host, port=port, proxy_headers=True,
-                timeout_graceful_shutdown=5)  # fmt: skip
+                timeout_graceful_shutdown=5, log_config=None, access_log=False)  # fmt: skip
 
 
 @app.command()
@@ -104,6 +107,7 @@ def worker() -> None:
     from aftercare.writer import make_writer
 
     settings = load_settings()
+    logs.configure(settings.log_level)
     protocols = load_protocols_or_exit(settings)
     upgrade_database(settings)
     engine = make_engine(settings.database_url)
@@ -136,6 +140,7 @@ def demo() -> None:
     from aftercare.demo import DEMO_NURSE, DEMO_PASSWORD, seed_demo
 
     settings = load_settings()
+    logs.configure(settings.log_level)
     protocols = load_protocols_or_exit(settings)
     upgrade_database(settings)
     patients = seed_demo(make_engine(settings.database_url), settings, protocols, datetime.now(UTC))
@@ -312,6 +317,7 @@ def protocol_plan(
     from aftercare.protocols.schema import parse_clock
 
     settings = load_settings()
+    logs.configure(settings.log_level)
     protocols = load_protocols_or_exit(settings)
     protocol = protocols.get(protocol_id)
     if protocol is None:

@@ -1,6 +1,7 @@
 """What the app refuses before doing any work: bodies too large, input it cannot read,
 and requests without a valid token, whatever their body (api.md, "Authentication")."""
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,6 +16,8 @@ from aftercare.accounts.service import token_owner
 from aftercare.accounts.throttle import TooOften
 from aftercare.i18n import _, gettext_for
 from aftercare.web import browser_language, make_templates, page_context
+
+log = logging.getLogger(__name__)
 
 SECURITY_HEADERS: dict[str, str] = {
     # Nothing about the app may travel to another site, not even its URL.
@@ -229,7 +232,11 @@ async def database_away(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-    """A fault of ours: a plain 500 with the usual headers, never a traceback."""
+    """A fault of ours: a plain 500 with the usual headers, never a traceback.
+
+    Starlette raises the error again after this answer, and the server logs it once,
+    as its type and where it happened (aftercare.logs).
+    """
     return _with_security_headers(JSONResponse({"detail": "Internal error"}, status_code=500))
 
 

@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     # The reverse proxies whose X-Forwarded-For is believed (comma-separated addresses or
     # networks, e.g. "127.0.0.1, 10.0.0.0/8"); empty: the connecting address is the client.
     trusted_proxies: str = ""
+    # Logs are JSON lines on standard error, from this level up (debug, info, warning, error).
+    log_level: str = Field(default="info", pattern="^(?i)(debug|info|warning|error)$")
 
     @property
     def uses_default_secret(self) -> bool:

@@ -97,7 +97,8 @@ class EmailChannel:
         if result.error:
             # The server's reply may echo the address; keep it out of logs and the database.
             result = Result(result.outcome, error=result.error.replace(delivery.email, "<to>"))
-            log.warning("e-mail for reminder %s: %s", delivery.reminder_id, result.error)
+            fields = {"channel": "email", "outcome": result.outcome}
+            log.warning("e-mail not sent", extra={"fields": fields})
         return result
 
     def _compose(self, delivery: Delivery, to: str) -> EmailMessage:
