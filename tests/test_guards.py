@@ -253,3 +253,146 @@ def test_a_page_asked_too_often_says_so_kindly_with_retry_after(client, factory)
     assert answers[-1].status_code == 429
     assert "Please wait a little" in answers[-1].text
     assert "retry-after" in answers[-1].headers
+
+
+def _phone_with_csrf(client, factory) -> str:
+    import re
+
+    enrolment = factory.enrolment(factory.nurse())
+    path = enrolment.url.removeprefix("http://testserver")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).text)
+    assert token
+    assert client.post(path, data={"csrf_token": token.group(1)}).status_code == 200
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/messages").text)
+    assert csrf
+    return csrf.group(1)
+
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+@pytest.mark.parametrize(
+    "odd", ["%00", "%FF%FE", "%ED%A0%80"], ids=["nul", "not-utf8", "surrogate"]
+)
+def test_odd_text_in_a_page_form_is_422_naming_the_field(client, factory, engine, odd):
+    from sqlalchemy import text
+
+    csrf = _phone_with_csrf(client, factory)
+    body = f"csrf_token={csrf}&body=hello{odd}there".encode()
+    refused = client.post("/messages", content=body, headers=FORM)
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["loc"] == ["body", "body"]
+    assert "hello" not in refused.text
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM message")).scalar() == 0
+    fine = client.post("/messages", content=f"csrf_token={csrf}&body=hello".encode(), headers=FORM)
+    assert fine.status_code == 200
+
+
+def test_odd_text_in_a_console_form_or_query_is_422(client, factory):
+    from tests.console.conftest import csrf_of
+
+    csrf = csrf_of(client.get("/console/sign-in").text)
+    body = f"csrf_token={csrf}&email=a%00b@clinic.example&password=x".encode()
+    refused = client.post("/console/sign-in", content=body, headers=FORM)
+    assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == ["body", "email"]
+    queried = client.get("/console/audit?nurse=%00")
+    assert queried.status_code == 422
+    assert queried.json()["detail"][0]["loc"] == ["query", "nurse"]
+
+
+def test_odd_text_without_a_token_is_still_401_and_a_path_of_it_is_404(client):
+    assert client.get("/api/v1/me/checkins?offset=%FF").status_code == 401
+    assert client.get("/start/ab%00cd").status_code == 404
+    multipart = client.post(
+        "/api/v1/auth/token", files={"username": (None, "a"), "password": (None, "b")}
+    )
+    assert multipart.status_code == 415
+
+
+def test_a_row_number_beyond_the_database_is_422(client, patient):
+    for number in (2**31, 2**63, 2**64):
+        seen = client.post(f"/api/v1/me/reminders/{number}/seen", headers=patient)
+        assert seen.status_code == 422
+    in_range = client.post(f"/api/v1/me/reminders/{2**31 - 1}/seen", headers=patient)
+    assert in_range.status_code == 404
+    assert client.post(f"/api/v1/me/reminders/{2**63}/seen").status_code == 401
+
+
+def test_a_form_token_works_only_in_the_session_it_was_made_for(client, factory):
+    """Double-submit alone trusts a cookie an attacker may plant; the token is bound to
+    the session too, so a token (and cookie) taken from another session is refused."""
+    from fastapi.testclient import TestClient
+
+    attacker = TestClient(client.app)
+    token_a = _phone_with_csrf(attacker, factory)
+    nonce_a = attacker.cookies.get("csrf")
+    assert nonce_a and token_a != nonce_a, "the token is not the cookie"
+
+    victim = TestClient(client.app)
+    own = _phone_with_csrf(victim, factory)
+    victim.cookies.delete("csrf")
+    victim.cookies.set("csrf", nonce_a)  # planted
+    assert victim.cookies.get("csrf") == nonce_a
+    forged = victim.post("/messages", data={"csrf_token": token_a, "body": "hi"})
+    assert forged.status_code == 403
+    # The victim's own page gives a token that works with the planted nonce: it is
+    # bound to the session the form is sent in.
+    fresh = victim.get("/messages").text.split('name="csrf_token" value="')[1].split('"')[0]
+    assert fresh != own
+    assert victim.post("/messages", data={"csrf_token": fresh, "body": "hi"}).status_code == 200
+
+
+def test_a_console_token_dies_with_its_session(client, factory):
+    from tests.console.conftest import csrf_of, sign_in
+
+    nurse = factory.nurse()
+    assert sign_in(client, nurse.email).status_code == 303
+    before = csrf_of(client.get("/console/account").text)
+    client.cookies.delete("console", path="/console")
+    assert sign_in(client, nurse.email).status_code == 303  # a new session, same browser
+    stale = client.post("/console/sign-out", data={"csrf_token": before}, follow_redirects=False)
+    assert stale.status_code == 403
+    now = csrf_of(client.get("/console/account").text)
+    assert (
+        client.post(
+            "/console/sign-out", data={"csrf_token": now}, follow_redirects=False
+        ).status_code
+        == 303
+    )
+
+
+def test_no_page_or_answer_is_kept_by_a_cache(client, factory):
+    """Every GET route of the app without parameters, as a signed-in phone and as a
+    signed-in nurse: personal answers say no-store; only the app's shell (manifest,
+    service worker) may be revalidated, and only static files are cached."""
+    from fastapi.routing import iter_route_contexts
+    from fastapi.testclient import TestClient
+
+    from tests.console.conftest import sign_in
+
+    nurse = factory.nurse(admin=True)
+    console = TestClient(client.app)
+    assert sign_in(console, nurse.email).status_code == 303
+    phone = TestClient(client.app)
+    _phone_with_csrf(phone, factory)
+    paths = sorted(
+        str(route.path)
+        for route in iter_route_contexts(client.app.routes)
+        if "GET" in (route.methods or ()) and "{" not in str(route.path)
+    )
+    assert len(paths) > 20
+    shell = {"/manifest.webmanifest", "/sw.js", "/console/sw.js"}
+    checked = 0
+    for path in paths:
+        if path.endswith("/events"):
+            continue  # a live stream: no-store is checked with the queue's own tests
+        visitor = console if path.startswith("/console") else phone
+        headers = {"Authorization": f"Bearer {nurse.token}"} if path.startswith("/api/") else {}
+        answer = visitor.get(path, headers=headers, follow_redirects=False)
+        if answer.status_code >= 400:
+            continue
+        checked += 1
+        expected = "no-cache" if path in shell else "no-store"
+        assert expected in answer.headers.get("cache-control", ""), path
+    assert checked > 20

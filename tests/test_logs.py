@@ -47,7 +47,9 @@ class Visitor:
         self.token = token
         self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
 
-    def call(self, method: str, path: str, body: object = None, form: dict | None = None):
+    def call(
+        self, method: str, path: str, body: object = None, form: dict[str, str] | None = None
+    ) -> tuple[int, str]:
         headers = {"Accept-Language": "en"}
         data = None
         if self.token:
@@ -73,7 +75,7 @@ class Visitor:
         return found.group(1)
 
 
-def _checkin(note: str, **changes: object) -> dict:
+def _checkin(note: str, **changes: object) -> dict[str, object]:
     body = {
         "id": str(uuid.uuid4()), "recorded_at": datetime.now(UTC).isoformat(), "pain": 8,
         "temperature_c": 38.9, "bleeding": "heavy", "discharge": "none", "urination": "normal",
@@ -83,7 +85,7 @@ def _checkin(note: str, **changes: object) -> dict:
     return body
 
 
-def _wait_until_up(base: str, process: subprocess.Popen, output: Path) -> None:
+def _wait_until_up(base: str, process: subprocess.Popen[bytes], output: Path) -> None:
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         assert process.poll() is None, output.read_text()
@@ -189,12 +191,13 @@ def _drive_a_session(base: str, nurse_email: str, engine) -> list[str]:
     )
     assert wrong[0] == 401
 
-    def enrol(name: str) -> dict:
+    def enrol(name: str) -> dict[str, str]:
         body = {"alias": name, "protocol": "hymenoplasty", "surgery_at": surgery,
                 "timezone": "Europe/Istanbul", "language": "en", "email": email}  # fmt: skip
         status, answer = nurse.call("POST", "/api/v1/patients", body)
         assert status == 201, answer
-        return json.loads(answer)
+        enrolled: dict[str, str] = json.loads(answer)
+        return enrolled
 
     by_link, by_api = enrol(alias), enrol(alias + " B")
     secrets = [alias, email, *notes, *texts, by_link["enrollment_code"], by_api["enrollment_code"]]

@@ -33,6 +33,7 @@ from aftercare.flags.endpoints import router as flags_router
 from aftercare.guards import (
     SECURITY_HEADERS,
     BodyLimit,
+    OddText,
     database_away,
     invalid_request,
     nested_too_deep,
@@ -85,7 +86,9 @@ class SecurityHeaders:
             # After an upgrade a phone may keep an old file that long; the worker's shell
             # is what it serves from then on, renewed with each new worker version.
             extra.append((b"cache-control", b"public, max-age=600"))
-        if scope["path"].startswith("/api/"):
+        else:
+            # Whatever a route does not say otherwise is kept by no cache: pages, feeds
+            # and answers may hold personal data (a shared computer, a back button).
             extra.append((b"cache-control", b"no-store"))
 
         async def send_with_headers(message: Message) -> None:
@@ -153,6 +156,8 @@ def create_app(
     app.add_middleware(SecurityHeaders)
     # Pages, styles and scripts travel compressed: a weak connection pays for every byte.
     app.add_middleware(GZipMiddleware, minimum_size=500, compresslevel=6)
+    # Text no database keeps, in a query or a form, is a 422 before any route sees it.
+    app.add_middleware(OddText)
     # A body too large is refused before anything else reads it.
     app.add_middleware(BodyLimit)
     # Outermost: every request gets its id and its line in the log, refused ones included.

@@ -89,7 +89,8 @@ def serve(
     upgrade_database(settings)
     # Open live queues (Server-Sent Events) would hold a restart for minutes otherwise.
     # Logging is ours (aftercare.logs): JSON lines, and an access line without the path.
-    uvicorn.run(create_app(settings, run_jobs=True), host=host, port=port, proxy_headers=True,
+    # Which proxy to believe is ours too (AFTERCARE_TRUSTED_PROXIES, aftercare.deps).
+    uvicorn.run(create_app(settings, run_jobs=True), host=host, port=port, proxy_headers=False,
                 timeout_graceful_shutdown=5, log_config=None, access_log=False)  # fmt: skip
 
 
@@ -134,13 +135,41 @@ def db_upgrade() -> None:
 
 
 @app.command()
+def backup(
+    path: Annotated[
+        Path,
+        typer.Argument(
+            metavar="PATH", help="The file to write: an SQLite copy or a pg_dump archive."
+        ),
+    ],
+    force: Annotated[bool, typer.Option("--force", help="Replace PATH if it exists.")] = False,
+) -> None:
+    """Write a consistent, checked copy of the database to PATH while the app runs.
+
+    The file holds health data: it is readable by its owner only (0600).
+    """
+    from aftercare.backup import BackupProblem, make_backup
+    from aftercare.i18n import _
+
+    settings = load_settings()
+    try:
+        written = make_backup(settings.database_url, path, force)
+    except BackupProblem as problem:
+        raise fail(problem.message, problem.code) from None
+    typer.echo(
+        _("Wrote {path} ({size} bytes, {engine}, checked).").format(
+            path=written.path, size=f"{written.size:,}", engine=written.engine
+        )
+    )
+
+
+@app.command()
 def demo() -> None:
     """Seed a demo clinic, nurse and patients (idempotent) and print how to sign in."""
     from aftercare.db import make_engine
     from aftercare.demo import DEMO_NURSE, DEMO_PASSWORD, seed_demo
 
     settings = load_settings()
-    logs.configure(settings.log_level)
     protocols = load_protocols_or_exit(settings)
     upgrade_database(settings)
     patients = seed_demo(make_engine(settings.database_url), settings, protocols, datetime.now(UTC))
@@ -317,7 +346,6 @@ def protocol_plan(
     from aftercare.protocols.schema import parse_clock
 
     settings = load_settings()
-    logs.configure(settings.log_level)
     protocols = load_protocols_or_exit(settings)
     protocol = protocols.get(protocol_id)
     if protocol is None:

@@ -2,6 +2,8 @@
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
@@ -45,8 +47,40 @@ async def get_now() -> datetime:
     return datetime.now(UTC)
 
 
+@lru_cache(maxsize=8)
+def _networks(trusted: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    return tuple(
+        ip_network(part.strip(), strict=False) for part in trusted.split(",") if part.strip()
+    )
+
+
+def _trusted(address: str, networks: tuple[IPv4Network | IPv6Network, ...]) -> bool:
+    try:
+        ip = ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
+
+
+def client_of(request: Request) -> str:
+    """The client's own address: `X-Forwarded-For` is read only when it comes from a
+    trusted proxy (`AFTERCARE_TRUSTED_PROXIES`), from the right, skipping trusted hops;
+    so that a client behind a clinic's proxy counts for itself, and no client can
+    claim another's address."""
+    peer = request.client.host if request.client else "unknown"
+    settings: Settings = request.app.state.settings
+    networks = _networks(settings.trusted_proxies)
+    if not networks or not _trusted(peer, networks):
+        return peer
+    hops = [hop.strip() for hop in request.headers.get("x-forwarded-for", "").split(",")]
+    for hop in reversed([hop for hop in hops if hop]):
+        if not _trusted(hop, networks):
+            return hop[:100]
+    return peer
+
+
 async def client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    return client_of(request)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]

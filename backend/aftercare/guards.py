@@ -2,8 +2,10 @@
 and requests without a valid token, whatever their body (api.md, "Authentication")."""
 
 import logging
+import re
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from fastapi import Request
 from fastapi.encoders import jsonable_encoder
@@ -131,6 +133,95 @@ class BodyLimit:
         response = _answer(413, f"The body is larger than {self.limit // 1024} KiB")
         response.headers["Connection"] = "close"
         await response(scope, receive, send)
+
+
+class OddText:
+    """422 naming the field for text no database keeps, in a query or a form: a NUL
+    byte, bytes that are not UTF-8, half a surrogate pair. JSON bodies are checked by
+    their models (aftercare.inbound); a path holding such text names nothing: 404.
+    No route takes a file, so a multipart body is 415."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if not _is_text(scope["path"]):
+            await _answer(404, "Not Found")(scope, receive, send)
+            return
+        odd = _odd_field(scope["query_string"], "query")
+        if odd is not None:
+            await self._refuse(odd, scope, receive, send)
+            return
+        kind = dict(scope["headers"]).get(b"content-type", b"").split(b";")[0].strip().lower()
+        if kind == b"multipart/form-data":
+            await _answer(415, "Send a form as application/x-www-form-urlencoded")(
+                scope, receive, send
+            )
+            return
+        if kind != b"application/x-www-form-urlencoded":
+            await self.app(scope, receive, send)
+            return
+        # A form is small (the body limit holds it under 1 MiB): read it whole, check it,
+        # and hand the same bytes on.
+        chunks: list[Message] = []
+        body = b""
+        while True:
+            message = await receive()
+            chunks.append(message)
+            if message["type"] != "http.request":
+                break
+            body += message.get("body", b"")
+            if not message.get("more_body", False):
+                break
+        odd = _odd_field(body, "body")
+        if odd is not None:
+            await self._refuse(odd, scope, receive, send)
+            return
+
+        async def replay() -> Message:
+            return chunks.pop(0) if chunks else await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(
+        self, where: tuple[str, str], scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        request = Request(scope)
+        if _needs_token(request) and not _authenticated(request):
+            await _unauthorised()(scope, receive, send)  # 401 whatever the input
+            return
+        error = {"type": "string_type", "loc": list(where),
+                 "msg": "contains a character that is not text (NUL, or not UTF-8)"}  # fmt: skip
+        await _answer(422, [error])(scope, receive, send)
+
+
+_TEXT_ONLY = re.compile("[\x00\ud800-\udfff]")
+
+
+def _is_text(value: str) -> bool:
+    return _TEXT_ONLY.search(value) is None
+
+
+def _odd_field(encoded: bytes, where: str) -> tuple[str, str] | None:
+    """The first field of a query string or form whose name or value is not text."""
+    for pair in encoded.split(b"&"):
+        raw_name, _, raw_value = pair.partition(b"=")
+        try:
+            name = unquote_to_bytes(raw_name.replace(b"+", b" ")).decode("utf-8")
+        except UnicodeDecodeError:
+            return where, "(a field name)"
+        try:
+            value = unquote_to_bytes(raw_value.replace(b"+", b" ")).decode("utf-8")
+        except UnicodeDecodeError:
+            return where, name if _is_text(name) else "(a field name)"
+        if not _is_text(name):
+            return where, "(a field name)"
+        if not _is_text(value):
+            return where, name
+    return None
 
 
 def too_deep(body: bytes, limit: int = MAX_DEPTH) -> bool:

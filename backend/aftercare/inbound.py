@@ -10,7 +10,7 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import Query
+from fastapi import Path, Query
 from pydantic import BaseModel, ValidationInfo, field_validator
 
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
@@ -19,6 +19,9 @@ _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 # below what a database integer holds.
 MAX_OFFSET = 1_000_000_000
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
+# A row's number in a path: what every database's integer column holds (PostgreSQL's is
+# 32 bits); beyond it the number names nothing and is a 422, never a database error.
+RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 # Dates a person could mean: a surgery, a message, a check-in.
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)

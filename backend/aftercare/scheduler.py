@@ -11,6 +11,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from sqlalchemy import Engine
 
 from aftercare.flags.tasks import SWEEP_EVERY, escalate_red_flags, raise_silence_flags
+from aftercare.privacy import retention
 from aftercare.protocols.loader import Protocol
 from aftercare.reminders.dispatcher import Dispatcher
 from aftercare.settings import Settings
@@ -41,4 +42,9 @@ def add_jobs(
         SWEEP_EVERY.total_seconds(),
         "silence-flags",
         lambda: raise_silence_flags(engine, writer, protocols, _now()),
+    )
+    every(
+        retention.SWEEP_EVERY.total_seconds(),
+        "anonymise-patients",
+        lambda: retention.anonymise_due_patients(engine, writer, _now()),
     )

@@ -1,9 +1,10 @@
 """All configuration, read once from `AFTERCARE_*` variables and an optional `.env`."""
 
 from functools import lru_cache
+from ipaddress import ip_network
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SECRET_KEY = "change-me"
@@ -54,9 +55,21 @@ class Settings(BaseSettings):
     push_allow_insecure: bool = False
     # The reverse proxies whose X-Forwarded-For is believed (comma-separated addresses or
     # networks, e.g. "127.0.0.1, 10.0.0.0/8"); empty: the connecting address is the client.
-    trusted_proxies: str = ""
+    # The default believes a proxy on the same machine only.
+    trusted_proxies: str = "127.0.0.1, ::1"
     # Logs are JSON lines on standard error, from this level up (debug, info, warning, error).
     log_level: str = Field(default="info", pattern="^(?i)(debug|info|warning|error)$")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for part in value.split(","):
+            if part.strip():
+                try:
+                    ip_network(part.strip(), strict=False)
+                except ValueError:
+                    raise ValueError(f"not an address or network: {part.strip()!r}") from None
+        return value
 
     @property
     def uses_default_secret(self) -> bool:

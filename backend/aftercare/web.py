@@ -1,5 +1,7 @@
 """Server-rendered pages: the Jinja2 environment, languages and CSRF."""
 
+import base64
+import hashlib
 import hmac
 import re
 import secrets
@@ -19,6 +21,9 @@ from aftercare.settings import FRONTEND_DIR
 
 CSRF_COOKIE = "csrf"
 CSRF_FIELD = "csrf_token"
+# The sessions a form token is bound to: a nurse's console, a patient's phone.
+CONSOLE_COOKIE = "console"
+SESSION_COOKIE = "session"
 
 
 @pass_context
@@ -73,24 +78,33 @@ def browser_language(request: Request) -> str:
     return negotiate_locale(wanted, list(SUPPORTED_LANGUAGES)) or DEFAULT_LANGUAGE
 
 
+def _bound(request: Request, nonce: str) -> str:
+    """The form token: this browser's nonce bound to its session (the console's cookie
+    under /console, the phone's elsewhere; none before signing in). A token read from
+    another session, or made without the server's key, never passes."""
+    name = CONSOLE_COOKIE if request.url.path.startswith("/console") else SESSION_COOKIE
+    session = request.cookies.get(name, "")
+    key = request.app.state.settings.secret_key.encode()
+    digest = hmac.new(key, f"csrf|{nonce}|{session}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
 def csrf_token(request: Request) -> str:
-    """The token for this browser's forms (double-submit: the same value in a cookie)."""
-    token = request.cookies.get(CSRF_COOKIE)
-    if not token:
-        token = secrets.token_urlsafe(24)
-    request.state.csrf_token = token
-    return token
+    """The token for this page's forms; its nonce travels in a cookie of its own."""
+    nonce = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
+    request.state.csrf_nonce = nonce
+    return _bound(request, nonce)
 
 
 def set_csrf_cookie(request: Request, response: Response, secure: bool) -> None:
-    token = getattr(request.state, "csrf_token", None)
-    if token and request.cookies.get(CSRF_COOKIE) != token:
-        response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="strict", secure=secure)
+    nonce = getattr(request.state, "csrf_nonce", None)
+    if nonce and request.cookies.get(CSRF_COOKIE) != nonce:
+        response.set_cookie(CSRF_COOKIE, nonce, httponly=True, samesite="strict", secure=secure)
 
 
 def check_csrf(request: Request, submitted: str | None) -> None:
-    expected = request.cookies.get(CSRF_COOKIE)
-    if not expected or not submitted or not hmac.compare_digest(expected, submitted):
+    nonce = request.cookies.get(CSRF_COOKIE)
+    if not nonce or not submitted or not hmac.compare_digest(_bound(request, nonce), submitted):
         raise HTTPException(status_code=status.HTTP_403_FORBIDDEN, detail="CSRF check failed")
 
 

@@ -2,6 +2,7 @@
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -27,7 +28,7 @@ class Console:
 
     def post(self, path: str, **fields: object):
         """A form posted from a console page, with the page's CSRF token."""
-        data = {"csrf_token": self.csrf(), **fields}
+        data: dict[str, Any] = {"csrf_token": self.csrf(), **fields}
         return self.client.post(path, data=data, follow_redirects=False)
 
 

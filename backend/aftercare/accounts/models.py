@@ -26,6 +26,8 @@ class Clinic(SQLModel, table=True):
     work_end: time = Field(default=time(18, 0))
     # A console left alone this long signs itself out.
     session_timeout_minutes: int = 15
+    # Days after a patient's plan ends before the retention job anonymises them.
+    retention_days: int = 90
     created_at: datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
 
 

@@ -1,10 +1,11 @@
 """Too many failed sign-ins or enrolment attempts from one client: 429 for a while; and
 actions that send something out (test notifications, messages) kept to a human pace."""
 
-from datetime import datetime, timedelta
+import math
+from datetime import UTC, datetime, timedelta
 
 from fastapi import HTTPException, status
-from sqlmodel import Session, col, delete, func, select
+from sqlmodel import Session, col, delete, select
 
 from aftercare.accounts.models import AuthFailure
 from aftercare.i18n import _
@@ -27,18 +28,26 @@ class Attempts:
         self.limit = settings.max_auth_failures
         self.window = timedelta(minutes=settings.auth_failure_window_minutes)
 
-    @property
-    def blocked(self) -> bool:
-        count = self.session.exec(
-            select(func.count())
-            .select_from(AuthFailure)
+    def retry_after(self) -> int | None:
+        """Seconds until this client may try again; None while it may."""
+        times = self.session.exec(
+            select(AuthFailure.created_at)
             .where(
                 AuthFailure.scope == self.scope,
                 AuthFailure.client == self.client,
                 col(AuthFailure.created_at) > self.now - self.window,
             )
-        ).one()
-        return count >= self.limit
+            .order_by(col(AuthFailure.created_at))
+        ).all()
+        if len(times) < self.limit:
+            return None
+        # Once this one leaves the window, fewer than `limit` remain.
+        frees_at = _aware(times[len(times) - self.limit]) + self.window
+        return max(1, math.ceil((frees_at - self.now).total_seconds()))
+
+    @property
+    def blocked(self) -> bool:
+        return self.retry_after() is not None
 
     def failed(self) -> None:
         # Rows outside the window count no more; prune them as we go.
@@ -48,12 +57,18 @@ class Attempts:
         self.session.add(AuthFailure(scope=self.scope, client=self.client, created_at=self.now))
         self.session.commit()
 
-    def too_many(self) -> HTTPException:
+    def too_many(self, retry_after: int | None = None) -> HTTPException:
+        wait = retry_after or self.retry_after() or int(self.window.total_seconds())
         return HTTPException(
             status_code=status.HTTP_429_TOO_MANY_REQUESTS,
             detail=_("Too many attempts. Please wait a few minutes and try again."),
-            headers={"Retry-After": str(int(self.window.total_seconds()))},
+            headers={"Retry-After": str(wait)},
         )
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite gives back naive times; every time stored is UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class TooOften(Exception):

@@ -38,3 +38,20 @@ def record(
             "detail": detail,
         },
     )
+
+
+def record_api_read(
+    session: Session,
+    at: datetime,
+    nurse: Any,
+    subject: str,
+    subject_id: object,
+    what: str,
+    client: str,
+) -> None:
+    """A nurse read part of a patient's record through the API: audited like a console
+    view, and committed now (a read has no other transaction to ride with)."""
+    action = "patient.viewed" if subject == "patient" else f"{subject}.listed"
+    record(session, at, nurse.clinic_id, "nurse", nurse.id, action, subject, subject_id,
+           client=client, via="api", what=what)  # fmt: skip
+    session.commit()

@@ -4,23 +4,36 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 
+from aftercare.api_errors import NOT_FOUND, SIGNED_IN, error
+from aftercare.audit.service import record_api_read
 from aftercare.checkins import service
 from aftercare.checkins.schemas import CheckInAnswer, CheckInCreate, CheckInList
-from aftercare.deps import CurrentNurse, CurrentPatient, NowDep, ProtocolsDep, SessionDep, TokenDep
+from aftercare.deps import (
+    ClientDep,
+    CurrentNurse,
+    CurrentPatient,
+    NowDep,
+    ProtocolsDep,
+    SessionDep,
+    TokenDep,
+)
 from aftercare.inbound import Offset
 from aftercare.patients.endpoints import own_patient
 from aftercare.patients.service import invalid_field
 from aftercare.writer import Writer
 
-router = APIRouter(prefix="/api/v1", tags=["check-ins"])
+router = APIRouter(prefix="/api/v1", tags=["check-ins"], responses=SIGNED_IN)
 Limit = Annotated[int, Query(ge=1, le=500)]
 
 
 @router.post(
     "/me/checkins",
     status_code=status.HTTP_201_CREATED,
-    responses={200: {"description": "The same check-in again: the same answer, stored once"},
-               409: {"description": "This id was used for a different check-in"}},
+    responses={
+        200: {"model": CheckInAnswer,
+              "description": "The same check-in again: the same answer, stored once"},
+        409: error("This id was used for a different check-in"),
+    },
 )  # fmt: skip
 async def submit_checkin(
     body: CheckInCreate,
@@ -57,13 +70,17 @@ def my_checkins(
     return CheckInList(items=service.history(session, patient, limit, offset))
 
 
-@router.get("/patients/{patient_id}/checkins", tags=["patients (nurses)"])
+@router.get("/patients/{patient_id}/checkins", tags=["patients (nurses)"], responses=NOT_FOUND)
 def patient_checkins(
     patient_id: uuid.UUID,
     session: SessionDep,
     nurse: CurrentNurse,
+    now: NowDep,
+    client: ClientDep,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> CheckInList:
     patient = own_patient(session, nurse, patient_id)
-    return CheckInList(items=service.history(session, patient, limit, offset))
+    listed = CheckInList(items=service.history(session, patient, limit, offset))
+    record_api_read(session, now, nurse, "patient", patient.id, "check-ins", client)
+    return listed

@@ -27,9 +27,9 @@ from aftercare.checkins.service import history as checkin_history
 from aftercare.deps import NowDep, ProtocolsDep, SessionDep, SettingsDep
 from aftercare.i18n import _, gettext_for
 from aftercare.patients.models import Patient
-from aftercare.patients.pages import SESSION_COOKIE, PhoneDep, render, to_landing
+from aftercare.patients.pages import PhoneDep, render, to_landing
 from aftercare.settings import Settings
-from aftercare.web import check_csrf, page_context
+from aftercare.web import SESSION_COOKIE, check_csrf, page_context
 from aftercare.writer import Writer
 
 router = APIRouter(include_in_schema=False)

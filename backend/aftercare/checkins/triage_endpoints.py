@@ -4,6 +4,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Response, status
 
+from aftercare.api_errors import SIGNED_IN
 from aftercare.checkins.triage import patient_triage
 from aftercare.deps import CurrentPatientAndClinic, ProtocolsDep, SessionDep
 from aftercare.i18n import _
@@ -35,7 +36,7 @@ def phone_rules(
     return patient_triage(session, patient, clinic, _protocol(protocols, patient))
 
 
-@router.get("/api/v1/me/triage", tags=["check-ins"])
+@router.get("/api/v1/me/triage", tags=["check-ins"], responses=SIGNED_IN)
 def my_triage(
     found: CurrentPatientAndClinic, session: SessionDep, protocols: ProtocolsDep, response: Response
 ) -> dict[str, Any]:

@@ -7,7 +7,8 @@ from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
 
 from aftercare.console.web import ConsoleDep, audit, render
-from aftercare.deps import NowDep, SessionDep
+from aftercare.deps import NowDep, SessionDep, SettingsDep
+from aftercare.reminders.endpoint_check import require_public_endpoint
 from aftercare.reminders.schemas import PushSubscriptionCreate
 from aftercare.reminders.service import subscribe_nurse, unsubscribe_nurse
 from aftercare.settings import FRONTEND_DIR
@@ -43,10 +44,12 @@ def push_on(
     user: ConsoleDep,
     session: SessionDep,
     now: NowDep,
+    settings: SettingsDep,
     x_csrf_token: Annotated[str | None, Header()] = None,
 ) -> Response:
     """Red-flag alerts to this browser too, not only by e-mail."""
     check_csrf(request, x_csrf_token)
+    require_public_endpoint(subscription, settings)
     audit(session, request, user, now, "nurse.push-on", "nurse", user.nurse.id)
     subscribe_nurse(session, user.nurse.id, subscription, now)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -5,7 +5,12 @@ from typing import Annotated
 from fastapi import APIRouter, Form, HTTPException, Request, status
 from fastapi.responses import RedirectResponse, Response
 
-from aftercare.console.clinic_settings import apply_settings, current_form, parse_settings
+from aftercare.console.clinic_settings import (
+    apply_settings,
+    complete_form,
+    current_form,
+    parse_settings,
+)
 from aftercare.console.nurses import (
     Actor,
     NurseProblem,
@@ -16,8 +21,8 @@ from aftercare.console.nurses import (
     set_active,
 )
 from aftercare.console.session import ConsoleUser
-from aftercare.console.web import AdminDep, audit, client_of, render
-from aftercare.deps import NowDep, SessionDep
+from aftercare.console.web import AdminDep, audit, render
+from aftercare.deps import NowDep, SessionDep, client_of
 from aftercare.web import check_csrf
 
 router = APIRouter(include_in_schema=False)
@@ -48,14 +53,16 @@ def clinic_save(
     ack_target_minutes: Text = "",
     session_timeout_minutes: Text = "",
     app_name: Text = "",
+    retention_days: Annotated[str | None, Form()] = None,
 ) -> Response:
     """Save the settings as a whole; a wrong field shows the form again, nothing saved."""
     check_csrf(request, csrf_token)
-    form = {
+    form = complete_form(user.clinic, {
         "name": name, "phone": phone, "emergency_number": emergency_number,
         "work_start": work_start, "work_end": work_end, "ack_target_minutes": ack_target_minutes,
         "session_timeout_minutes": session_timeout_minutes, "app_name": app_name,
-    }  # fmt: skip
+        "retention_days": retention_days,
+    })  # fmt: skip
     wanted, errors = parse_settings(form)
     if wanted is None:
         return render(request, user, "console/clinic.html", status.HTTP_422_UNPROCESSABLE_CONTENT,

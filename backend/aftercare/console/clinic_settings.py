@@ -12,6 +12,9 @@ from aftercare.i18n import _
 
 ACK_TARGET = (1, 240)
 SESSION_TIMEOUT = (5, 240)
+# A week at least, so a slip of the keyboard cannot anonymise patients still in touch;
+# ten years at most.
+RETENTION_DAYS = (7, 3650)
 APP_NAME_MAX = 40
 PHONE = re.compile(r"\+?[0-9][0-9 ().\-]{2,39}")
 EMERGENCY = re.compile(r"\+?[0-9][0-9 ]{0,19}")
@@ -19,7 +22,7 @@ CLOCK = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
 
 FIELDS = (
     "name", "phone", "emergency_number", "work_start", "work_end",
-    "ack_target_minutes", "session_timeout_minutes", "app_name",
+    "ack_target_minutes", "session_timeout_minutes", "app_name", "retention_days",
 )  # fmt: skip
 
 
@@ -33,6 +36,7 @@ class ClinicSettings:
     ack_target_minutes: int
     session_timeout_minutes: int
     app_name: str
+    retention_days: int
 
 
 def current_form(clinic: Clinic) -> dict[str, str]:
@@ -46,10 +50,22 @@ def current_form(clinic: Clinic) -> dict[str, str]:
         "ack_target_minutes": str(clinic.ack_target_minutes),
         "session_timeout_minutes": str(clinic.session_timeout_minutes),
         "app_name": clinic.app_name,
+        "retention_days": str(clinic.retention_days),
     }
 
 
-def _minutes(raw: str, bounds: tuple[int, int]) -> int | None:
+def complete_form(clinic: Clinic, posted: dict[str, str | None]) -> dict[str, str]:
+    """The posted form; a field that may be left out keeps the clinic's value when it is.
+
+    The retention came later than the other settings: a page loaded before it (or
+    a script written then) does not send it, and must not fail for that. (A form
+    field sent empty arrives as None too, so an emptied field also keeps its value.)
+    """
+    current = current_form(clinic)
+    return {name: current[name] if value is None else value for name, value in posted.items()}
+
+
+def _whole_number(raw: str, bounds: tuple[int, int]) -> int | None:
     value = raw.strip()
     if not value.isdigit() or not bounds[0] <= int(value) <= bounds[1]:
         return None
@@ -80,19 +96,26 @@ def parse_settings(form: dict[str, str]) -> tuple[ClinicSettings | None, dict[st
         errors["work_end"] = _("Give a time like 18:00.")
     elif start is not None and end <= start:
         errors["work_end"] = _("The working day must end after it starts.")
-    ack = _minutes(form["ack_target_minutes"], ACK_TARGET)
+    ack = _whole_number(form["ack_target_minutes"], ACK_TARGET)
     if ack is None:
         errors["ack_target_minutes"] = _("Give a number of minutes from 1 to 240.")
-    timeout = _minutes(form["session_timeout_minutes"], SESSION_TIMEOUT)
+    timeout = _whole_number(form["session_timeout_minutes"], SESSION_TIMEOUT)
     if timeout is None:
         errors["session_timeout_minutes"] = _("Give a number of minutes from 5 to 240.")
     app_name = form["app_name"].strip()
     if not 1 <= len(app_name) <= APP_NAME_MAX:
         errors["app_name"] = _("Give a name of 1 to 40 characters.")
+    retention = _whole_number(form["retention_days"], RETENTION_DAYS)
+    if retention is None:
+        errors["retention_days"] = _("Give a number of days from 7 to 3650.")
     if errors:
         return None, errors
     assert start is not None and end is not None and ack is not None and timeout is not None
-    return ClinicSettings(name, phone, emergency, start, end, ack, timeout, app_name), {}
+    assert retention is not None
+    return (
+        ClinicSettings(name, phone, emergency, start, end, ack, timeout, app_name, retention),
+        {},
+    )
 
 
 def apply_settings(session: Session, clinic: Clinic, wanted: ClinicSettings) -> dict[str, Any]:

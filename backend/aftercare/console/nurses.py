@@ -14,8 +14,8 @@ from sqlmodel import Session, col, select
 from aftercare.accounts.models import Clinic, Nurse
 from aftercare.accounts.security import hash_password
 from aftercare.accounts.service import NurseExists, create_nurse, normalise_email
+from aftercare.accounts.signin import unlock
 from aftercare.audit.service import record
-from aftercare.console.pages import unlock
 from aftercare.console.session import close_every_session
 from aftercare.i18n import _
 

@@ -4,28 +4,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, status
 from fastapi.responses import RedirectResponse, Response
-from sqlmodel import Session, col, delete
 
-from aftercare.accounts.models import AuthFailure
-from aftercare.accounts.service import authenticate_nurse, normalise_email
-from aftercare.accounts.throttle import Attempts
+from aftercare.accounts.signin import SignInRefused
+from aftercare.accounts.signin import sign_in as sign_in_nurse
 from aftercare.console.session import close_every_session, close_session, console_user, open_session
-from aftercare.console.web import CONSOLE_COOKIE, SIGN_IN, ConsoleDep, audit, client_of, render
-from aftercare.deps import NowDep, SessionDep, SettingsDep
-from aftercare.web import check_csrf
+from aftercare.console.web import SIGN_IN, ConsoleDep, audit, render
+from aftercare.deps import NowDep, SessionDep, SettingsDep, client_of
+from aftercare.web import CONSOLE_COOKIE, check_csrf
 
 router = APIRouter(include_in_schema=False)
 QUEUE = "/console/queue"
-
-
-def unlock(session: Session, email: str) -> None:
-    """Forget an account's failed sign-ins (an admin reset its password)."""
-    session.exec(
-        delete(AuthFailure).where(
-            col(AuthFailure.scope) == "console-account",
-            col(AuthFailure.client) == normalise_email(email)[:100],
-        )
-    )
 
 
 @router.get("/console", response_model=None)
@@ -53,19 +41,18 @@ def sign_in(
     now: NowDep,
 ) -> Response:
     check_csrf(request, csrf_token)
-    # Counted per browser and per account: a slow guesser spreading over many
-    # addresses and one hammering a single account are both stopped.
-    by_client = Attempts(session, settings, "console", client_of(request), now)
-    by_account = Attempts(session, settings, "console-account", normalise_email(email), now)
-    if by_client.blocked or by_account.blocked:
-        return render(request, None, "console/sign_in.html", status.HTTP_429_TOO_MANY_REQUESTS,
+    try:
+        nurse = sign_in_nurse(
+            session, settings, email, password, client_of(request), now, "console"
+        )
+    except SignInRefused as refused:
+        if refused.retry_after is None:
+            return render(request, None, "console/sign_in.html", status.HTTP_401_UNAUTHORIZED,
+                          wrong=True, email=email)  # fmt: skip
+        page = render(request, None, "console/sign_in.html", status.HTTP_429_TOO_MANY_REQUESTS,
                       locked=True, email=email)  # fmt: skip
-    nurse = authenticate_nurse(session, email, password)
-    if nurse is None:
-        by_client.failed()
-        by_account.failed()
-        return render(request, None, "console/sign_in.html", status.HTTP_401_UNAUTHORIZED,
-                      wrong=True, email=email)  # fmt: skip
+        page.headers["Retry-After"] = str(refused.retry_after)
+        return page
     token = open_session(session, nurse, now)
     response = RedirectResponse(QUEUE, status_code=status.HTTP_303_SEE_OTHER)
     response.set_cookie(

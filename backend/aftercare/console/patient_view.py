@@ -48,6 +48,7 @@ class PatientRow:
     enrolled: bool
     open_flags: int
     unread: int
+    anonymised: bool
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,7 @@ def patient_list(
     query = select_columns(
         col(Patient.id), col(Patient.alias), col(Patient.protocol_id), col(Patient.surgery_at),
         col(Patient.timezone), col(Patient.plan_days), col(Patient.enrolled_at),
+        col(Patient.anonymised_at),
     ).where(col(Patient.clinic_id) == clinic_id)  # fmt: skip
     search = search.strip()
     if search:
@@ -159,6 +161,7 @@ def patient_list(
                 enrolled=row.enrolled_at is not None,
                 open_flags=open_flags.get(row.id, 0),
                 unread=unread.get(row.id, 0),
+                anonymised=row.anonymised_at is not None,
             )
         )
     return PatientPage(rows=rows, page=page, has_next=len(found) > PAGE_SIZE)

@@ -22,8 +22,8 @@ from starlette.concurrency import run_in_threadpool
 
 from aftercare.console.flag_cards import PAGE, flag_cards, queue_counts, read_counts
 from aftercare.console.session import ConsoleUser
-from aftercare.console.web import ConsoleDep, client_of, render
-from aftercare.deps import NowDep, ProtocolsDep, SessionDep
+from aftercare.console.web import ConsoleDep, render
+from aftercare.deps import NowDep, ProtocolsDep, SessionDep, client_of
 from aftercare.flags import service
 from aftercare.flags.schemas import Outcome
 from aftercare.i18n import _, gettext_for

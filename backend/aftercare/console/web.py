@@ -7,11 +7,16 @@ from fastapi.responses import HTMLResponse
 
 from aftercare.audit.service import record
 from aftercare.console.session import ConsoleUser, console_user
-from aftercare.deps import NowDep, SessionDep
+from aftercare.deps import NowDep, SessionDep, client_of
 from aftercare.messages.service import unread_for_clinic
-from aftercare.web import browser_language, make_templates, page_context, set_csrf_cookie
+from aftercare.web import (
+    CONSOLE_COOKIE,
+    browser_language,
+    make_templates,
+    page_context,
+    set_csrf_cookie,
+)
 
-CONSOLE_COOKIE = "console"
 SIGN_IN = "/console/sign-in"
 BACKGROUND = ("/console/queue/events", "/console/queue/list")
 templates = make_templates()
@@ -47,10 +52,6 @@ def current_admin(user: Annotated[ConsoleUser, Depends(current_console_user)]) -
 
 ConsoleDep = Annotated[ConsoleUser, Depends(current_console_user)]
 AdminDep = Annotated[ConsoleUser, Depends(current_admin)]
-
-
-def client_of(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
 
 
 def render(

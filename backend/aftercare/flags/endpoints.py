@@ -3,7 +3,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 
-from aftercare.deps import CurrentNurse, NowDep, ProtocolsDep, SessionDep
+from aftercare.api_errors import NOT_FOUND, SIGNED_IN, Responses, error
+from aftercare.audit.service import record_api_read
+from aftercare.deps import ClientDep, CurrentNurse, NowDep, ProtocolsDep, SessionDep, client_of
 from aftercare.flags import service
 from aftercare.flags.schemas import FlagList, FlagPublic, FlagResolve, FlagStatus, Outcome
 from aftercare.i18n import _
@@ -11,7 +13,8 @@ from aftercare.inbound import Offset
 from aftercare.web import browser_language
 from aftercare.writer import Writer
 
-router = APIRouter(prefix="/api/v1/flags", tags=["flags"])
+router = APIRouter(prefix="/api/v1/flags", tags=["flags"], responses=SIGNED_IN)
+ALREADY_RESOLVED: Responses = {409: error("This flag is already resolved")}
 
 
 @router.get("")
@@ -20,6 +23,8 @@ def list_flags(
     session: SessionDep,
     nurse: CurrentNurse,
     protocols: ProtocolsDep,
+    now: NowDep,
+    client: ClientDep,
     flag_status: Annotated[FlagStatus, Query(alias="status")] = "open",
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
     offset: Offset = 0,
@@ -32,6 +37,8 @@ def list_flags(
         session, nurse.clinic_id, protocols, browser_language(request),
         statuses=[flag_status], limit=limit, offset=offset,
     )  # fmt: skip
+    # The queue shows every flagged patient's answers: a read of their records.
+    record_api_read(session, now, nurse, "flags", nurse.clinic_id, flag_status, client)
     return FlagList(items=items)
 
 
@@ -50,7 +57,7 @@ def _act(
     try:
         return service.change(
             session, writer, nurse, flag_id, action, now, protocols, browser_language(request),
-            note, outcome=outcome, client=request.client.host if request.client else None,
+            note, outcome=outcome, client=client_of(request),
         )  # fmt: skip
     except service.FlagNotFound:
         raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail=_("Not found")) from None
@@ -60,7 +67,7 @@ def _act(
         ) from None
 
 
-@router.post("/{flag_id}/acknowledge")
+@router.post("/{flag_id}/acknowledge", responses=NOT_FOUND | ALREADY_RESOLVED)
 def acknowledge_flag(
     flag_id: uuid.UUID,
     request: Request,
@@ -73,7 +80,7 @@ def acknowledge_flag(
     return _act(request, session, nurse, protocols, now, flag_id, "acknowledge")
 
 
-@router.post("/{flag_id}/resolve")
+@router.post("/{flag_id}/resolve", responses=NOT_FOUND | ALREADY_RESOLVED)
 def resolve_flag(
     flag_id: uuid.UUID,
     body: FlagResolve,

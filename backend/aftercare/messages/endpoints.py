@@ -4,6 +4,7 @@ import uuid
 
 from fastapi import APIRouter, HTTPException, Response, status
 
+from aftercare.api_errors import NOT_FOUND, SIGNED_IN, TOO_OFTEN, error
 from aftercare.deps import ClientDep, CurrentNurse, CurrentPatient, NowDep, SessionDep
 from aftercare.i18n import _
 from aftercare.messages import service
@@ -15,10 +16,10 @@ from aftercare.messages.schemas import (
 )
 from aftercare.patients.endpoints import own_patient
 
-router = APIRouter(prefix="/api/v1", tags=["messages"])
+router = APIRouter(prefix="/api/v1", tags=["messages"], responses=SIGNED_IN)
 
 
-@router.get("/patients/{patient_id}/messages")
+@router.get("/patients/{patient_id}/messages", responses=NOT_FOUND)
 def patient_thread(
     patient_id: uuid.UUID, session: SessionDep, nurse: CurrentNurse, now: NowDep, client: ClientDep
 ) -> MessageList:
@@ -28,7 +29,11 @@ def patient_thread(
     return MessageList(items=[entry.public() for entry in entries])
 
 
-@router.post("/patients/{patient_id}/messages", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/patients/{patient_id}/messages",
+    status_code=status.HTTP_201_CREATED,
+    responses=NOT_FOUND | TOO_OFTEN,
+)
 def write_to_patient(
     patient_id: uuid.UUID,
     body: MessageCreate,
@@ -53,8 +58,12 @@ def my_thread(session: SessionDep, patient: CurrentPatient, now: NowDep) -> Mess
     "/me/messages",
     status_code=status.HTTP_201_CREATED,
     responses={
-        200: {"description": "The same message (same id and body) was already stored"},
-        409: {"description": "The id belongs to another message"},
+        200: {
+            "model": MessagePublic,
+            "description": "The same message (same id and body) was already stored",
+        },
+        409: error("The id belongs to another message"),
+        **TOO_OFTEN,
     },
 )
 def write_to_clinic(

@@ -16,9 +16,9 @@ from pydantic import ValidationError
 
 from aftercare.accounts.models import Clinic
 from aftercare.console.session import ConsoleUser
-from aftercare.console.web import ConsoleDep, client_of
+from aftercare.console.web import ConsoleDep
 from aftercare.console.web import render as render_console
-from aftercare.deps import NowDep, SessionDep, SettingsDep
+from aftercare.deps import NowDep, SessionDep, SettingsDep, client_of
 from aftercare.i18n import _, gettext_for
 from aftercare.messages import service
 from aftercare.messages.schemas import MessageCreate, PatientMessageCreate

@@ -5,6 +5,16 @@ from fastapi import APIRouter, HTTPException, Query, Response, status
 from pydantic import BaseModel
 
 from aftercare.accounts.throttle import Attempts
+from aftercare.api_errors import (
+    NOT_FOUND,
+    SIGNED_IN,
+    TOO_LARGE,
+    TOO_OFTEN,
+    UNAVAILABLE,
+    Responses,
+    error,
+)
+from aftercare.audit.service import record_api_read
 from aftercare.deps import (
     ClientDep,
     CurrentNurse,
@@ -30,7 +40,7 @@ from aftercare.patients.schemas import (
 from aftercare.plans.schemas import PlanPublic
 from aftercare.plans.service import plan_of, set_done
 
-nurse_router = APIRouter(prefix="/api/v1/patients", tags=["patients (nurses)"])
+nurse_router = APIRouter(prefix="/api/v1/patients", tags=["patients (nurses)"], responses=SIGNED_IN)
 patient_router = APIRouter(prefix="/api/v1", tags=["patients (the patient's device)"])
 
 
@@ -59,22 +69,28 @@ def list_patients(
     session: SessionDep,
     nurse: CurrentNurse,
     now: NowDep,
+    client: ClientDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
     offset: Offset = 0,
 ) -> PatientList:
     """The clinic's patients, newest first."""
     patients = service.clinic_patients(session, nurse, limit, offset)
-    return PatientList(items=service.to_public_many(session, patients, now))
+    listed = PatientList(items=service.to_public_many(session, patients, now))
+    record_api_read(session, now, nurse, "patients", nurse.clinic_id, "list", client)
+    return listed
 
 
-@nurse_router.get("/{patient_id}")
+@nurse_router.get("/{patient_id}", responses=NOT_FOUND)
 def read_patient(
-    patient_id: uuid.UUID, session: SessionDep, nurse: CurrentNurse, now: NowDep
+    patient_id: uuid.UUID, session: SessionDep, nurse: CurrentNurse, now: NowDep, client: ClientDep
 ) -> PatientPublic:
-    return service.to_public(session, own_patient(session, nurse, patient_id), now)
+    patient = own_patient(session, nurse, patient_id)
+    public = service.to_public(session, patient, now)
+    record_api_read(session, now, nurse, "patient", patient.id, "record", client)
+    return public
 
 
-@nurse_router.patch("/{patient_id}")
+@nurse_router.patch("/{patient_id}", responses=NOT_FOUND)
 def update_patient(
     patient_id: uuid.UUID,
     changes: PatientUpdate,
@@ -89,14 +105,20 @@ def update_patient(
     return service.to_public(session, patient, now)
 
 
-@nurse_router.get("/{patient_id}/plan")
+@nurse_router.get("/{patient_id}/plan", responses=NOT_FOUND)
 def read_patient_plan(
-    patient_id: uuid.UUID, session: SessionDep, nurse: CurrentNurse
+    patient_id: uuid.UUID, session: SessionDep, nurse: CurrentNurse, now: NowDep, client: ClientDep
 ) -> PlanPublic:
-    return plan_of(session, own_patient(session, nurse, patient_id))
+    patient = own_patient(session, nurse, patient_id)
+    plan = plan_of(session, patient)
+    record_api_read(session, now, nurse, "patient", patient.id, "plan", client)
+    return plan
 
 
-@patient_router.post("/enroll")
+CODE_REFUSED: Responses = {400: error("The code is unknown, used or expired")}
+
+
+@patient_router.post("/enroll", responses=CODE_REFUSED | TOO_LARGE | TOO_OFTEN | UNAVAILABLE)
 def enrol_device(
     body: EnrollRequest,
     session: SessionDep,
@@ -106,8 +128,9 @@ def enrol_device(
 ) -> EnrollTokenPublic:
     """Spend a one-time enrolment code for this device's bearer token."""
     attempts = Attempts(session, settings, "enrol", client, now)
-    if attempts.blocked:
-        raise attempts.too_many()
+    wait = attempts.retry_after()
+    if wait:
+        raise attempts.too_many(wait)
     spent = service.spend_code(session, body.code, now, settings)
     if spent is None:
         attempts.failed()
@@ -122,7 +145,7 @@ def enrol_device(
     return EnrollTokenPublic(access_token=token, patient_id=patient_id)
 
 
-@patient_router.get("/me/plan")
+@patient_router.get("/me/plan", responses=SIGNED_IN)
 def read_my_plan(session: SessionDep, patient: CurrentPatient) -> PlanPublic:
     return plan_of(session, patient)
 
@@ -130,6 +153,14 @@ def read_my_plan(session: SessionDep, patient: CurrentPatient) -> PlanPublic:
 class ItemDone(BaseModel):
     id: str
     done: bool
+
+
+TICKED_BY_CHECKING_IN: Responses = {
+    409: error(
+        "Reading matter, a milestone or the check-in (done by checking in) "
+        "is not ticked off by hand"
+    )
+}
 
 
 def _ticked(ticked: bool | None) -> None:
@@ -144,16 +175,19 @@ def _ticked(ticked: bool | None) -> None:
 
 @patient_router.put(
     "/me/plan/items/{item_id}/done",
-    responses={409: {"description": "Reading matter, a milestone or the check-in (done by "
-                                    "checking in) is not ticked off by hand"}},
-)  # fmt: skip
+    responses=SIGNED_IN | NOT_FOUND | TICKED_BY_CHECKING_IN,
+)
 def tick_item(item_id: str, session: SessionDep, patient: CurrentPatient, now: NowDep) -> ItemDone:
     """Tick a plan item off; doing it again changes nothing."""
     _ticked(set_done(session, patient, item_id, True, now))
     return ItemDone(id=item_id, done=True)
 
 
-@patient_router.delete("/me/plan/items/{item_id}/done", status_code=status.HTTP_204_NO_CONTENT)
+@patient_router.delete(
+    "/me/plan/items/{item_id}/done",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=SIGNED_IN | NOT_FOUND | TICKED_BY_CHECKING_IN,
+)
 def untick_item(
     item_id: str, session: SessionDep, patient: CurrentPatient, now: NowDep
 ) -> Response:

@@ -9,14 +9,13 @@ from fastapi.responses import Response
 from aftercare.deps import NowDep, ProtocolsDep, SessionDep, SettingsDep
 from aftercare.patients.pages import (
     DEFAULT_APP_NAME,
-    SESSION_COOKIE,
     PhoneDep,
     own_page,
     render,
 )
 from aftercare.plans.engine import in_language
 from aftercare.privacy.service import erase_patient, export_bundle
-from aftercare.web import check_csrf, page_context
+from aftercare.web import SESSION_COOKIE, check_csrf, page_context
 
 router = APIRouter(include_in_schema=False)
 WARNING_SIGNS_ITEM = "warning-signs"

@@ -3,7 +3,7 @@ import uuid
 from datetime import datetime, time
 from typing import Any
 
-from sqlalchemy import JSON, Index
+from sqlalchemy import JSON, Index, text
 from sqlmodel import Column, Field, SQLModel
 
 from aftercare.dbtypes import UTCDateTime, utc_now
@@ -11,7 +11,17 @@ from aftercare.dbtypes import UTCDateTime, utc_now
 
 class Patient(SQLModel, table=True):
     # The console's patient list: a clinic's patients, newest surgery first.
-    __table_args__ = (Index("ix_patient_clinic_surgery", "clinic_id", "surgery_at"),)
+    __table_args__ = (
+        Index("ix_patient_clinic_surgery", "clinic_id", "surgery_at"),
+        # The retention job reads only patients not anonymised yet: it stays cheap
+        # however many the clinic has anonymised over the years.
+        Index(
+            "ix_patient_not_anonymised",
+            "surgery_at",
+            postgresql_where=text("anonymised_at IS NULL"),
+            sqlite_where=text("anonymised_at IS NULL"),
+        ),
+    )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     clinic_id: uuid.UUID = Field(foreign_key="clinic.id", index=True)
@@ -45,6 +55,9 @@ class Patient(SQLModel, table=True):
     plan_built_at: datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
     enrolled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Set when the retention job removed the alias, contact details and words;
+    # what the clinic report counts is kept.
+    anonymised_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class EnrollmentCode(SQLModel, table=True):

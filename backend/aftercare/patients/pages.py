@@ -22,6 +22,7 @@ from aftercare.patients.qr import is_code_shaped, qr_svg
 from aftercare.plans.service import plan_of, set_done
 from aftercare.settings import Settings
 from aftercare.web import (
+    SESSION_COOKIE,
     browser_language,
     check_csrf,
     make_templates,
@@ -31,7 +32,6 @@ from aftercare.web import (
 
 router = APIRouter(include_in_schema=False)
 templates = make_templates()
-SESSION_COOKIE = "session"
 DEFAULT_APP_NAME = "Care"
 
 
@@ -134,15 +134,20 @@ def start_submit(
 ) -> Response:
     check_csrf(request, csrf_token)
     lang = browser_language(request)
+    # Counted per address only: a code is never locked, so one address trying codes
+    # never stops another's valid code from working.
     attempts = Attempts(session, settings, "enrol", client, now)
-    blocked = attempts.blocked
-    spent = None if blocked else service.spend_code(session, code, now, settings)
+    wait = attempts.retry_after()
+    spent = None if wait else service.spend_code(session, code, now, settings)
     if spent is None:
-        if not blocked:
+        if not wait:
             attempts.failed()
-        context = page_context(request, lang, app_name=DEFAULT_APP_NAME, blocked=blocked)
-        code_status = status.HTTP_429_TOO_MANY_REQUESTS if blocked else status.HTTP_400_BAD_REQUEST
-        return render(request, settings, "patient/code_invalid.html", context, code_status)
+        context = page_context(request, lang, app_name=DEFAULT_APP_NAME, blocked=bool(wait))
+        code_status = status.HTTP_429_TOO_MANY_REQUESTS if wait else status.HTTP_400_BAD_REQUEST
+        page = render(request, settings, "patient/code_invalid.html", context, code_status)
+        if wait:
+            page.headers["Retry-After"] = str(wait)
+        return page
     _patient_id, token = spent
     response = RedirectResponse("/today", status_code=status.HTTP_303_SEE_OTHER)
     response.set_cookie(

@@ -12,6 +12,7 @@ from aftercare.deps import NowDep, ProtocolsDep, SessionDep, SettingsDep
 from aftercare.i18n import _, gettext_for
 from aftercare.patients.models import Patient
 from aftercare.patients.pages import PhoneDep, render, signed_in
+from aftercare.reminders.endpoint_check import require_public_endpoint
 from aftercare.reminders.schemas import MeUpdate, PushSubscriptionCreate
 from aftercare.reminders.service import queue_test, subscribe, unsubscribe, update_me
 from aftercare.settings import Settings
@@ -150,6 +151,7 @@ def settings_push(
     subscription: PushSubscriptionCreate,
     session: SessionDep,
     now: NowDep,
+    settings: SettingsDep,
     x_csrf_token: Annotated[str | None, Header()] = None,
 ) -> Response:
     """Keep this phone's push subscription (the page's script sends it as JSON)."""
@@ -157,6 +159,7 @@ def settings_push(
     found = signed_in(request, session, now)
     if found is None:
         return Response(status_code=status.HTTP_401_UNAUTHORIZED)
+    require_public_endpoint(subscription, settings)
     subscribe(session, found[0], subscription, now)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

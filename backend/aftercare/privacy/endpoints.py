@@ -1,10 +1,18 @@
 from fastapi import APIRouter, Response, status
 from fastapi.responses import JSONResponse
 
-from aftercare.deps import CurrentPatient, CurrentPatientAndClinic, NowDep, SessionDep
+from aftercare.api_errors import SIGNED_IN
+from aftercare.audit.service import record
+from aftercare.deps import (
+    ClientDep,
+    CurrentPatient,
+    CurrentPatientAndClinic,
+    NowDep,
+    SessionDep,
+)
 from aftercare.privacy import service
 
-router = APIRouter(prefix="/api/v1", tags=["privacy (the patient's device)"])
+router = APIRouter(prefix="/api/v1", tags=["privacy (the patient's device)"], responses=SIGNED_IN)
 
 FHIR_JSON = "application/fhir+json"
 # Neutral: a downloaded file's name is seen in lists and previews.
@@ -16,10 +24,15 @@ EXPORT_FILE_NAME = "my-data.json"
     response_class=JSONResponse,
     responses={200: {"description": "A FHIR R4 Bundle", "content": {FHIR_JSON: {}}}},
 )
-def export_my_data(session: SessionDep, found: CurrentPatientAndClinic, now: NowDep) -> Response:
+def export_my_data(
+    session: SessionDep, found: CurrentPatientAndClinic, now: NowDep, client: ClientDep
+) -> Response:
     """A copy of everything kept about the patient, as a FHIR R4 `collection` Bundle."""
     patient, clinic = found
     bundle = service.export_bundle(session, patient, clinic, now)
+    record(session, now, clinic.id, "patient", patient.id, "patient.exported", "patient",
+           patient.id, client=client, via="api")  # fmt: skip
+    session.commit()
     return JSONResponse(
         bundle,
         media_type=FHIR_JSON,

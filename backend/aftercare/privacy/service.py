@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_
+from sqlalchemy import ColumnElement, or_
 from sqlmodel import Session, col, delete, select, update
 
 from aftercare.accounts.models import AccessToken, Clinic
@@ -69,8 +69,7 @@ def erase_patient(session: Session, patient: Patient, now: datetime) -> bool:
 
     Returns False when they were already gone. Rows go children first, so the
     erase does not depend on ON DELETE CASCADE (which SQLite applies only with
-    its foreign keys switched on). Deleting the device tokens (the app's
-    session cookie is one too) signs every device out at once.
+    its foreign keys switched on).
     """
     patient_id, clinic_id, enrolled_from = patient.id, patient.clinic_id, patient.created_at
     # Locked first (PostgreSQL): a check-in arriving meanwhile waits, then finds no patient.
@@ -82,19 +81,12 @@ def erase_patient(session: Session, patient: Patient, now: datetime) -> bool:
         return False
     flag_ids = list(session.exec(select(Flag.id).where(Flag.patient_id == patient_id)))
     checkin_ids = list(session.exec(select(CheckIn.id).where(CheckIn.patient_id == patient_id)))
-    session.exec(
-        delete(Reminder).where(
-            or_(col(Reminder.patient_id) == patient_id, col(Reminder.flag_id).in_(flag_ids))
-        )
-    )
+    session.exec(delete(Reminder).where(reminders_about(patient_id, flag_ids)))
     session.exec(delete(Flag).where(col(Flag.patient_id) == patient_id))
     session.exec(delete(CheckIn).where(col(CheckIn.patient_id) == patient_id))
     session.exec(delete(PlanItem).where(col(PlanItem.patient_id) == patient_id))
-    session.exec(delete(Message).where(col(Message.patient_id) == patient_id))
-    session.exec(delete(PushSubscription).where(col(PushSubscription.patient_id) == patient_id))
-    session.exec(delete(AccessToken).where(col(AccessToken.patient_id) == patient_id))
-    session.exec(delete(EnrollmentCode).where(col(EnrollmentCode.patient_id) == patient_id))
-    _forget_audit_details(session, clinic_id, enrolled_from, patient_id, checkin_ids, flag_ids)
+    cut_contact(session, patient_id)
+    forget_audit_details(session, clinic_id, enrolled_from, patient_id, checkin_ids, flag_ids)
     session.exec(delete(Patient).where(col(Patient.id) == patient_id))
     record(session, now, clinic_id, "patient", patient_id, "patient.erased", "patient", patient_id)
     session.commit()
@@ -102,7 +94,25 @@ def erase_patient(session: Session, patient: Patient, now: datetime) -> bool:
     return True
 
 
-def _forget_audit_details(
+def reminders_about(patient_id: uuid.UUID, flag_ids: list[uuid.UUID]) -> ColumnElement[bool]:
+    """The outbox rows about the patient: theirs, and nurses' alerts about their flags."""
+    return or_(col(Reminder.patient_id) == patient_id, col(Reminder.flag_id).in_(flag_ids))
+
+
+def cut_contact(session: Session, patient_id: uuid.UUID) -> None:
+    """Remove the message thread and every way to reach the patient or to act as them.
+
+    Push subscriptions, device tokens (the app's session cookie is one too, so every
+    device is signed out at once) and enrolment codes, used or not. Erasure and the
+    retention job's anonymisation share it; the caller commits.
+    """
+    session.exec(delete(Message).where(col(Message.patient_id) == patient_id))
+    session.exec(delete(PushSubscription).where(col(PushSubscription.patient_id) == patient_id))
+    session.exec(delete(AccessToken).where(col(AccessToken.patient_id) == patient_id))
+    session.exec(delete(EnrollmentCode).where(col(EnrollmentCode.patient_id) == patient_id))
+
+
+def forget_audit_details(
     session: Session,
     clinic_id: uuid.UUID,
     since: datetime,

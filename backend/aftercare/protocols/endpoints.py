@@ -1,9 +1,10 @@
 from fastapi import APIRouter
 from pydantic import BaseModel
 
+from aftercare.api_errors import SIGNED_IN
 from aftercare.deps import CurrentNurse, ProtocolsDep
 
-router = APIRouter(prefix="/api/v1", tags=["protocols"])
+router = APIRouter(prefix="/api/v1", tags=["protocols"], responses=SIGNED_IN)
 
 
 class ProtocolPublic(BaseModel):

@@ -15,10 +15,12 @@ from aftercare.deps import (
     SettingsDep,
 )
 from aftercare.i18n import _
+from aftercare.inbound import RowId
 from aftercare.patients.endpoints import own_patient
 from aftercare.patients.models import Patient
 from aftercare.reminders import metrics, service
 from aftercare.reminders.calendar import CalendarItem, calendar_feed
+from aftercare.reminders.endpoint_check import require_public_endpoint
 from aftercare.reminders.schemas import (
     Accepted,
     CalendarPublic,
@@ -52,8 +54,14 @@ def push_key(request: Request) -> PushKeyPublic:
 
 @router.post("/api/v1/me/push-subscriptions", status_code=status.HTTP_201_CREATED)
 def add_push_subscription(
-    subscription: PushSubscriptionCreate, session: SessionDep, patient: CurrentPatient, now: NowDep
+    subscription: PushSubscriptionCreate,
+    session: SessionDep,
+    patient: CurrentPatient,
+    now: NowDep,
+    settings: SettingsDep,
 ) -> MePublic:
+    """Keep this phone's subscription; its endpoint must be https on a public address."""
+    require_public_endpoint(subscription, settings)
     service.subscribe(session, patient, subscription, now)
     return service.me_public(patient)
 
@@ -91,7 +99,7 @@ def my_reminders(
 
 @router.post("/api/v1/me/reminders/{reminder_id}/seen", status_code=status.HTTP_204_NO_CONTENT)
 def reminder_seen(
-    reminder_id: int, session: SessionDep, patient: CurrentPatient, now: NowDep
+    reminder_id: RowId, session: SessionDep, patient: CurrentPatient, now: NowDep
 ) -> Response:
     if not service.mark_seen(session, patient, reminder_id, now):
         raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail=_("Not found"))

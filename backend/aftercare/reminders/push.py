@@ -7,19 +7,31 @@ endpoint and our `Topic`; the payload is the neutral `Message` and nothing else.
 import base64
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from py_vapid import Vapid  # type: ignore[import-untyped]
+from py_vapid import Vapid, VapidException  # type: ignore[import-untyped]
 from pywebpush import WebPushException, webpush  # type: ignore[import-untyped]
+from requests.adapters import HTTPAdapter
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from aftercare.reminders.channels import Delivery, Message, Outcome, PushTarget, Result
+from aftercare.reminders.endpoint_check import (
+    RESOLVE_TIMEOUT_S,
+    RefusedEndpoint,
+    Resolver,
+    UnresolvedEndpoint,
+    checked_addresses,
+)
 from aftercare.reminders.models import ServerKey
+
+log = logging.getLogger(__name__)
 
 PRIVATE_KEY_NAME = "vapid-private"
 PUBLIC_KEY_NAME = "vapid-public"
@@ -110,13 +122,52 @@ def topic(tag: str) -> str:
     return _b64url(hashlib.sha256(tag.encode()).digest())[:32]
 
 
+class CheckedAdapter(HTTPAdapter):
+    """Sends only to an address checked a moment before, and to no other.
+
+    The connection goes to the address the check looked up, so a name that
+    resolves elsewhere a second later (DNS rebinding) cannot lead the request
+    inside; TLS still verifies the certificate for the name (SNI), and the
+    `Host` header still carries it.
+    """
+
+    def __init__(self, allow_insecure: bool, resolver: Resolver) -> None:
+        # Older versions of requests never call the hook below: the check would be skipped.
+        if not hasattr(HTTPAdapter, "build_connection_pool_key_attributes"):
+            raise RuntimeError("the push endpoint check needs requests 2.32 or later")
+        super().__init__()
+        self.allow_insecure = allow_insecure
+        self.resolver = resolver
+
+    def build_connection_pool_key_attributes(
+        self, request: requests.PreparedRequest, verify: Any, cert: Any = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(
+            request, verify, cert
+        )
+        address, *_others = checked_addresses(request.url or "", self.allow_insecure, self.resolver)
+        if host_params["scheme"] == "https":
+            pool_kwargs["server_hostname"] = host_params["host"]
+        host_params["host"] = str(address)
+        return host_params, pool_kwargs
+
+    def add_headers(self, request: requests.PreparedRequest, **kwargs: Any) -> None:
+        # The connection's host is now an address; the push service wants the name.
+        request.headers["Host"] = urlsplit(request.url or "").netloc.rpartition("@")[2]
+
+
 class WebPushChannel:
     """Sends a delivery's message to each of its push subscriptions."""
 
     name = "push"
 
     def __init__(
-        self, private_pem: str, subject: str, timeout: float = 10, ttl_s: int = TTL_SECONDS
+        self,
+        private_pem: str,
+        subject: str,
+        timeout: float = 10,
+        ttl_s: int = TTL_SECONDS,
+        allow_insecure: bool = False,
     ) -> None:
         self.ttl_s = ttl_s
         # Push services reject a VAPID token without a contact; say so at start-up.
@@ -126,7 +177,12 @@ class WebPushChannel:
         self._vapid = Vapid(_load_private_key(private_pem))
         self.subject = subject
         self.timeout = timeout
+        self._resolver = Resolver(timeout=min(timeout, RESOLVE_TIMEOUT_S))
+        adapter = CheckedAdapter(allow_insecure, self._resolver)
         self._http = requests.Session()
+        # Every request, a redirect's too, goes through the check.
+        self._http.mount("https://", adapter)
+        self._http.mount("http://", adapter)
 
     def send(self, delivery: Delivery) -> Result:
         outcome: Outcome | None = None
@@ -136,7 +192,9 @@ class WebPushChannel:
             result = self._send_one(target, delivery.message)
             if result is None:
                 retired.append(target.subscription_id)
-            elif outcome is None or _PRECEDENCE[result.outcome] > _PRECEDENCE[outcome]:
+                continue
+            retired.extend(result.retired)
+            if outcome is None or _PRECEDENCE[result.outcome] > _PRECEDENCE[outcome]:
                 outcome, error = result.outcome, result.error
         if outcome is None:
             return Result("failed", "no push subscription", tuple(retired))
@@ -144,6 +202,7 @@ class WebPushChannel:
 
     def close(self) -> None:
         self._http.close()
+        self._resolver.close()
 
     def _send_one(self, target: PushTarget, message: Message) -> Result | None:
         """The result for one subscription, or None when the push service says it is gone."""
@@ -171,9 +230,18 @@ class WebPushChannel:
                 headers={"Topic": topic(message.tag)},
                 requests_session=self._http,
             )
-        except ValueError:
+        except UnresolvedEndpoint:
+            return Result("retry", f"{host} unreachable: its name did not resolve")
+        except RefusedEndpoint as refused:
+            # Never again for this subscription: it names a place the server does not send to.
+            log.warning("push subscription %s refused: %s", target.subscription_id, refused.reason)
+            return Result(
+                "failed", f"push endpoint refused: {refused.reason}", (target.subscription_id,)
+            )
+        except (ValueError, VapidException):
             # Keys that are not a P-256 point and a secret, or an endpoint that is
-            # not a URL: the same request would fail the same way tomorrow.
+            # not a URL (or one py_vapid cannot name as the token's audience, such
+            # as an IPv6 literal): the same request would fail the same way tomorrow.
             return Result("failed", f"invalid push subscription for {host}")
         except WebPushException as exc:
             status = exc.status_code

@@ -44,6 +44,7 @@ def make_channels(settings: Settings, vapid: VapidKeys) -> dict[str, Channel]:
             vapid.private_pem,
             subject=f"mailto:{settings.mail_from}",
             ttl_s=settings.max_lateness_minutes * 60,
+            allow_insecure=settings.push_allow_insecure,
         ),
     }
     if settings.smtp_url:

@@ -4,6 +4,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, EmailStr, Field, HttpUrl, field_validator
 
+from aftercare.i18n import _
 from aftercare.inbound import Inbound
 from aftercare.patients.schemas import Language
 from aftercare.protocols.schema import parse_clock
@@ -38,12 +39,28 @@ class PushKeys(Inbound):
     auth: Annotated[str, Field(min_length=8, max_length=100, pattern=r"^[A-Za-z0-9_\-=]+$")]
 
 
+# The stored column's length; push services' endpoints are a few hundred characters.
+MAX_ENDPOINT_LENGTH = 1000
+
+
 class PushSubscriptionCreate(Inbound):
-    """A W3C PushSubscription, as `JSON.stringify(subscription)` gives it."""
+    """A W3C PushSubscription, as `JSON.stringify(subscription)` gives it.
+
+    Whether the server may send to the endpoint needs the settings and a DNS
+    lookup: `endpoint_check.require_public_endpoint` decides that after sign-in.
+    """
 
     endpoint: HttpUrl
     keys: PushKeys
     expirationTime: float | None = None
+
+    @field_validator("endpoint")
+    @classmethod
+    def _fits(cls, value: HttpUrl) -> HttpUrl:
+        # Checked on the URL as stored (normalised, the host in punycode), not as sent.
+        if len(str(value)) > MAX_ENDPOINT_LENGTH:
+            raise ValueError(_("is too long"))
+        return value
 
 
 class PushKeyPublic(BaseModel):
