@@ -60,7 +60,7 @@ def _until(condition: Callable[[], bool], page: Page, what: str, seconds: float 
 def _stored(engine) -> list[tuple[int, datetime]]:
     with Session(engine) as session:
         rows = session.exec(select(CheckIn).order_by(col(CheckIn.recorded_at)))
-        return [(row.pain, row.recorded_at) for row in rows]
+        return [(int(row.pain or 0), row.recorded_at) for row in rows if row.pain is not None]
 
 
 def _send_waiting(phone: Page) -> None:

@@ -185,6 +185,14 @@ def test_a_patient_past_retention_is_anonymised_and_the_report_counts_stay_the_s
         for c in before[old.id]["/checkins"]["items"]
     ]
     assert {(c["note"], c["advice"]) for c in after["/checkins"]["items"]} == {("", "")}
+    answers = ("pain", "temperature_c", "bleeding", "discharge", "urination", "allergy",
+               "nausea", "wants_contact")  # fmt: skip
+    assert {c["bleeding"] for c in before[old.id]["/checkins"]["items"]} != {None}
+    assert all(c[name] is None for c in after["/checkins"]["items"] for name in answers)
+    assert (
+        "removed when the patient was anonymised"
+        in console.client.get(f"/console/patients/{old.id}").text
+    )
     assert after["/messages"]["items"] == []
     # Every way back in is gone: the phone's token, the calendar feed.
     assert client.get("/api/v1/me/plan", headers=old.headers).status_code == 401
@@ -365,3 +373,24 @@ def test_who_is_due_depends_only_on_how_long_ago_the_plan_ended(
         assert is_due(ended, min(retention, other), now), "a shorter retention is never later"
     if is_due(ended, retention, now):
         assert is_due(ended, retention, now + timedelta(seconds=1)), "once due, always due"
+
+
+def test_an_anonymised_patient_takes_nothing_new(
+    client: TestClient, factory: Factory, engine: Engine, writer: Writer
+) -> None:
+    phone = _enrol_in_the_past(client, factory, "N.W.", DEFAULT_RETENTION + 2)
+    assert anonymise_due_patients(engine, writer, datetime.now(UTC)) == 1
+    nurse = factory.nurse()  # same clinic
+    base = f"/api/v1/patients/{phone.id}"
+    assert client.get(base, headers=nurse.headers).status_code == 200
+    message = client.post(f"{base}/messages", json={"body": "hello"}, headers=nurse.headers)
+    assert message.status_code == 409
+    moved = client.patch(base, json={"timezone": "Europe/Berlin"}, headers=nurse.headers)
+    assert moved.status_code == 409
+    console = _new_console(client, factory)
+    for action in ("test-reminder", "code", "messages"):
+        path = f"/console/patients/{phone.id}/{action}"
+        assert console.post(path, body="hello").status_code == 409, action
+    with Session(engine) as session:
+        patient = session.get(Patient, uuid.UUID(phone.id))
+        assert patient is not None and patient.anonymised_at is not None

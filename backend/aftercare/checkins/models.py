@@ -29,14 +29,15 @@ class CheckIn(SQLModel, table=True):
     # queue is answered on Today until then.
     answer_seen_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     day: int
-    pain: int
+    # The answers; None once the patient was anonymised (aftercare.privacy.retention).
+    pain: int | None
     temperature_c: float | None = None
-    bleeding: str = Field(max_length=10)
-    discharge: str = Field(max_length=10)
-    urination: str = Field(max_length=10)
-    allergy: str = Field(max_length=10)
-    nausea: bool
-    wants_contact: bool
+    bleeding: str | None = Field(max_length=10)
+    discharge: str | None = Field(max_length=10)
+    urination: str | None = Field(max_length=10)
+    allergy: str | None = Field(max_length=10)
+    nausea: bool | None
+    wants_contact: bool | None
     note: str = Field(default="", max_length=2000)
     # The answer the patient was given, kept so that a resend gets the same one.
     severity: str = Field(max_length=5)

@@ -193,7 +193,8 @@ def history_page(
     # One point a day: the latest answer of that day.
     latest: dict[int, int] = {}
     for checkin in reversed(checkins):
-        latest[checkin.day] = checkin.pain
+        if checkin.pain is not None:
+            latest[checkin.day] = checkin.pain
     translate = gettext_for(patient.language).gettext
     summary = ", ".join(
         translate(_("Day %(day)s: %(pain)s")) % {"day": day, "pain": pain}

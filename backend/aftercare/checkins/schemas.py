@@ -47,14 +47,16 @@ class CheckInPublic(BaseModel):
     id: uuid.UUID
     recorded_at: datetime
     day: int
-    pain: int
+    # The answers are null only once the patient was anonymised, after the clinic's
+    # retention time: the check-in is kept for the clinic's report, its answers are not.
+    pain: int | None
     temperature_c: float | None
-    bleeding: Bleeding
-    discharge: Discharge
-    urination: Urination
-    allergy: Allergy
-    nausea: bool
-    wants_contact: bool
+    bleeding: Bleeding | None
+    discharge: Discharge | None
+    urination: Urination | None
+    allergy: Allergy | None
+    nausea: bool | None
+    wants_contact: bool | None
     note: str
     severity: Severity
     reasons: list[Reason]

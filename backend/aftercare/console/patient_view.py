@@ -254,10 +254,11 @@ def _plan_progress(
     return Progress(done=done, due=total), checkin_days
 
 
-def _chart(pain_by_day: dict[int, int], days: int, language: str) -> tuple[str, str]:
+def _chart(pain_by_day: dict[int, int | None], days: int, language: str) -> tuple[str, str]:
     # The highest pain of each day: a nurse looks for the worst moment, not the last one.
     translate = gettext_for(language).gettext
-    points = [PainPoint(day, pain) for day, pain in sorted(pain_by_day.items())]
+    # An anonymised patient's check-ins have no answers left to draw.
+    points = [PainPoint(day, pain) for day, pain in sorted(pain_by_day.items()) if pain is not None]
     summary = ", ".join(
         translate(_("Day %(day)s: %(pain)s")) % {"day": p.day, "pain": p.pain} for p in points
     )

@@ -17,6 +17,7 @@ from aftercare.console.session import ConsoleUser
 from aftercare.console.web import ConsoleDep, audit, render
 from aftercare.deps import NowDep, ProtocolsDep, SessionDep, SettingsDep
 from aftercare.i18n import gettext_for
+from aftercare.patients.endpoints import still_in_care
 from aftercare.patients.models import Patient
 from aftercare.patients.service import clinic_patient, reissue_code, reschedule
 from aftercare.protocols.loader import Protocol
@@ -124,7 +125,7 @@ def send_test_reminder(
 ) -> Response:
     """A neutral test message through the patient's channels, due at once."""
     check_csrf(request, csrf_token)
-    patient = own_patient(session, user, patient_id)
+    patient = still_in_care(own_patient(session, user, patient_id))
     # queue_test records the reminder; this row adds where the nurse asked from.
     audit(session, request, user, now, "patient.test-reminder", "patient", patient.id)
     queue_test(session, patient, now, "nurse", user.nurse.id)
@@ -143,7 +144,7 @@ def move_surgery(
 ) -> Response:
     """Move the surgery as `PATCH /api/v1/patients/{id}` does: the plan and reminders follow."""
     check_csrf(request, form.csrf_token)
-    patient = own_patient(session, user, patient_id)
+    patient = still_in_care(own_patient(session, user, patient_id))
     translate = gettext_for(browser_language(request)).gettext
     changes, errors = surgery_change(form, translate)
     if changes is None:
@@ -174,7 +175,7 @@ def new_code(
 ) -> Response:
     """A new enrolment code while no phone is enrolled; the old code stops working."""
     check_csrf(request, csrf_token)
-    patient = own_patient(session, user, patient_id)
+    patient = still_in_care(own_patient(session, user, patient_id))
     if patient.enrolled_at is not None:
         return _back(patient, "already-enrolled")
     audit(session, request, user, now, "patient.code-reissued", "patient", patient.id)

@@ -14,7 +14,7 @@ from aftercare.messages.schemas import (
     MessagePublic,
     PatientMessageCreate,
 )
-from aftercare.patients.endpoints import own_patient
+from aftercare.patients.endpoints import ANONYMISED, own_patient, still_in_care
 
 router = APIRouter(prefix="/api/v1", tags=["messages"], responses=SIGNED_IN)
 
@@ -32,7 +32,7 @@ def patient_thread(
 @router.post(
     "/patients/{patient_id}/messages",
     status_code=status.HTTP_201_CREATED,
-    responses=NOT_FOUND | TOO_OFTEN,
+    responses=NOT_FOUND | ANONYMISED | TOO_OFTEN,
 )
 def write_to_patient(
     patient_id: uuid.UUID,
@@ -43,7 +43,7 @@ def write_to_patient(
     client: ClientDep,
 ) -> MessagePublic:
     """Send the patient a message; their phone is told only that a message is waiting."""
-    patient = own_patient(session, nurse, patient_id)
+    patient = still_in_care(own_patient(session, nurse, patient_id))
     return service.send_by_nurse(session, patient, nurse.id, body.body, now, client).public()
 
 

@@ -22,6 +22,7 @@ from aftercare.deps import NowDep, SessionDep, SettingsDep, client_of
 from aftercare.i18n import _, gettext_for
 from aftercare.messages import service
 from aftercare.messages.schemas import MessageCreate, PatientMessageCreate
+from aftercare.patients.endpoints import still_in_care
 from aftercare.patients.models import Patient
 from aftercare.patients.pages import PhoneDep, phone_time, render
 from aftercare.patients.service import clinic_patient
@@ -194,7 +195,7 @@ def console_write(
 ) -> Response:
     """Send the patient a message; their phone shows only that a message is waiting."""
     check_csrf(request, csrf_token)
-    patient = _own_patient(session, user, patient_id)
+    patient = still_in_care(_own_patient(session, user, patient_id))
     try:
         message = MessageCreate(body=body or "")
     except ValidationError as exc:

@@ -51,6 +51,20 @@ def own_patient(session: SessionDep, nurse: CurrentNurse, patient_id: uuid.UUID)
     return patient
 
 
+ANONYMISED: Responses = {409: error("The patient's data was anonymised: nothing can be added")}
+
+
+def still_in_care(patient: Patient) -> Patient:
+    """A patient anonymised after the clinic's retention time takes nothing new: no
+    message, no new code (a phone would sign in again), no new plan."""
+    if patient.anonymised_at is not None:
+        raise HTTPException(
+            status_code=status.HTTP_409_CONFLICT,
+            detail=_("This patient's data was anonymised: nothing can be added to it."),
+        )
+    return patient
+
+
 @nurse_router.post("", status_code=status.HTTP_201_CREATED)
 def enrol_patient(
     body: PatientCreate,
@@ -90,7 +104,7 @@ def read_patient(
     return public
 
 
-@nurse_router.patch("/{patient_id}", responses=NOT_FOUND)
+@nurse_router.patch("/{patient_id}", responses=NOT_FOUND | ANONYMISED)
 def update_patient(
     patient_id: uuid.UUID,
     changes: PatientUpdate,
@@ -100,7 +114,7 @@ def update_patient(
     now: NowDep,
 ) -> PatientPublic:
     """Move the surgery time or change the zone or hours; the plan is rebuilt."""
-    patient = own_patient(session, nurse, patient_id)
+    patient = still_in_care(own_patient(session, nurse, patient_id))
     patient = service.reschedule(session, patient, changes, protocols, now)
     return service.to_public(session, patient, now)
 

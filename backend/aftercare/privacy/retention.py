@@ -118,6 +118,14 @@ def due_patients(session: Session, now: datetime) -> list[DuePatient]:
     ]
 
 
+# The answers go too; the day, the time, the severity and the reasons' codes stay: they
+# are what the report counts.
+NO_ANSWERS: dict[str, None] = dict.fromkeys(
+    ("pain", "temperature_c", "bleeding", "discharge", "urination", "allergy", "nausea",
+     "wants_contact")
+)  # fmt: skip
+
+
 def anonymise_patient(session: Session, due: DuePatient, now: datetime) -> bool:
     """Anonymise one patient in the caller's transaction; False if already done.
 
@@ -149,7 +157,7 @@ def anonymise_patient(session: Session, due: DuePatient, now: datetime) -> bool:
     session.execute(
         update(CheckIn)
         .where(col(CheckIn.patient_id) == due.id)
-        .values(note="", advice="", body_digest=NO_DIGEST)
+        .values(note="", advice="", body_digest=NO_DIGEST, **NO_ANSWERS)
     )
     session.execute(update(Flag).where(col(Flag.patient_id) == due.id).values(resolution_note=None))
     # The report counts check-in days; the other items (prescriptions among them) go.
