@@ -51,13 +51,19 @@ def guarded() -> Call:
 REQUESTS = {
     "GET ?q=": ("GET", "/thing", b"q=hello+there&page=2", b"", b""),
     "POST json": (
-        "POST", "/thing", b"", b"application/json",
+        "POST",
+        "/thing",
+        b"",
+        b"application/json",
         json.dumps({"pain": 3, "note": "a short note", "bleeding": "none"}).encode(),
-    ),  # fmt: skip
+    ),
     "POST form": (
-        "POST", "/thing", b"", b"application/x-www-form-urlencoded",
+        "POST",
+        "/thing",
+        b"",
+        b"application/x-www-form-urlencoded",
         b"csrf_token=abcdef0123456789&body=hello+there&id=1234",
-    ),  # fmt: skip
+    ),
 }
 
 
