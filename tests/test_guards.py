@@ -396,3 +396,23 @@ def test_no_page_or_answer_is_kept_by_a_cache(client, factory):
         expected = "no-cache" if path in shell else "no-store"
         assert expected in answer.headers.get("cache-control", ""), path
     assert checked > 20
+
+
+def test_another_roles_token_is_401_whatever_the_body(client, factory, patient):
+    nurse = factory.nurse()
+    bad = {"pain": "lots"}
+    as_nurse = client.post("/api/v1/me/checkins", json=bad, headers=nurse.headers)
+    assert as_nurse.status_code == 401
+    as_patient = client.post("/api/v1/patients", json={"alias": 3}, headers=patient)
+    assert as_patient.status_code == 401
+    assert client.post("/api/v1/me/checkins", json=bad, headers=patient).status_code == 422
+    # /api/v1/messages... is not /api/v1/me: the patient's prefix is matched whole.
+    assert (
+        client.post("/api/v1/patients", json={"alias": 3}, headers=nurse.headers).status_code == 422
+    )
+
+
+def test_a_time_must_be_written_as_a_time(client, patient):
+    sent = client.post("/api/v1/me/checkins", json=_checkin(recorded_at=0), headers=patient)
+    assert sent.status_code == 422
+    assert sent.json()["detail"][0]["loc"] == ["body", "recorded_at"]

@@ -44,6 +44,9 @@ MAX_BODY = 1024 * 1024
 MAX_DEPTH = 32
 # The API routes anyone may call; every other one answers 401 before it looks at a body.
 PUBLIC_API = frozenset({"/api/v1/auth/token", "/api/v1/enroll", "/api/v1/push/key"})
+# The patient's own routes (/api/v1/me and below); every other one behind a token is a
+# nurse's.
+PATIENT_API = "/api/v1/me"
 
 
 def _answer(status: int, detail: object) -> JSONResponse:
@@ -109,6 +112,14 @@ class BodyLimit:
             if not message.get("more_body", False):
                 break
         if refused:
+            return
+        if not _is_utf8(body):
+            request = Request(scope)
+            if _needs_token(request) and not _authenticated(request):
+                await _unauthorised()(scope, receive, send)  # 401 whatever the body
+            else:
+                error = {"type": "json_invalid", "loc": ["body"], "msg": "JSON that is not UTF-8"}
+                await _answer(422, [error])(scope, receive, send)
             return
         if too_deep(body):
             request = Request(scope)
@@ -224,6 +235,14 @@ def _odd_field(encoded: bytes, where: str) -> tuple[str, str] | None:
     return None
 
 
+def _is_utf8(body: bytes) -> bool:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def too_deep(body: bytes, limit: int = MAX_DEPTH) -> bool:
     """Whether JSON nests deeper than the limit (brackets inside strings do not count)."""
     if body.count(b"[") + body.count(b"{") <= limit:
@@ -250,11 +269,18 @@ def too_deep(body: bytes, limit: int = MAX_DEPTH) -> bool:
 
 
 def _authenticated(request: Request) -> bool:
+    """A valid token of the role the route is for: a patient's under /api/v1/me, a
+    nurse's elsewhere. Another role's token is no better than none: 401 first."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token:
         return False
     with Session(request.app.state.engine) as session:
-        return token_owner(session, token.strip(), datetime.now(UTC)) is not None
+        owner = token_owner(session, token.strip(), datetime.now(UTC))
+    if owner is None:
+        return False
+    path = request.url.path
+    for_patient = path == PATIENT_API or path.startswith(PATIENT_API + "/")
+    return (owner.patient_id if for_patient else owner.nurse_id) is not None
 
 
 def _json_safe(value: Any) -> Any:
@@ -312,8 +338,10 @@ async def database_away(request: Request, exc: Exception) -> JSONResponse:
     """The database cannot be reached (restarting, a network blip): 503, try again soon.
 
     The pool checks each connection before use, so the app recovers by itself once
-    the database is back. The error itself is never shown: it may carry a query.
+    the database is back. The error itself is never shown: it may carry a query; the
+    log gets its type and where it happened.
     """
+    log.warning("database unavailable", exc_info=exc)
     response = JSONResponse(
         {"detail": "The service is briefly unavailable; please try again in a minute."},
         status_code=503,

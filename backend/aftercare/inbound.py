@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Path, Query
-from pydantic import BaseModel, ValidationInfo, field_validator
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ValidationInfo, field_validator
 
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
@@ -54,3 +54,14 @@ class Inbound(BaseModel):
     @classmethod
     def _storable(cls, value: Any, _info: ValidationInfo) -> Any:
         return storable(value)
+
+
+def _written_time(value: Any) -> Any:
+    # A number is not a time a phone writes: 0 would be read as 1970.
+    if isinstance(value, int | float):
+        raise ValueError("must be an ISO 8601 time with its offset")
+    return value
+
+
+# A moment sent as ISO 8601 text with an offset (or a datetime, from a page's form).
+WrittenTime = Annotated[AwareDatetime, BeforeValidator(_written_time)]

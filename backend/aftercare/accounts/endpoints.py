@@ -6,13 +6,22 @@ from fastapi.security import OAuth2PasswordRequestForm
 
 from aftercare.accounts import service, signin
 from aftercare.accounts.schemas import TokenPublic
+from aftercare.api_errors import TOO_LARGE, TOO_OFTEN, UNAVAILABLE, error
 from aftercare.deps import ClientDep, NowDep, SessionDep, SettingsDep
 from aftercare.i18n import _
 
 router = APIRouter(prefix="/api/v1", tags=["authentication"])
 
 
-@router.post("/auth/token")
+@router.post(
+    "/auth/token",
+    responses={
+        401: error("Wrong e-mail or password", {"WWW-Authenticate": "Bearer"}),
+        **TOO_LARGE,
+        **TOO_OFTEN,
+        **UNAVAILABLE,
+    },
+)
 def sign_in(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     session: SessionDep,

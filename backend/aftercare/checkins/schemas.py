@@ -2,9 +2,9 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from aftercare.inbound import Inbound
+from aftercare.inbound import Inbound, WrittenTime
 
 Bleeding = Literal["none", "spotting", "light", "moderate", "heavy"]
 Discharge = Literal["none", "normal", "unusual", "foul"]
@@ -19,7 +19,7 @@ class CheckInCreate(Inbound):
     model_config = ConfigDict(extra="forbid")
 
     id: uuid.UUID
-    recorded_at: AwareDatetime
+    recorded_at: WrittenTime
     pain: Annotated[int, Field(ge=0, le=10, strict=True)]
     temperature_c: Annotated[float, Field(ge=34.0, le=43.0, allow_inf_nan=False)] | None = None
     bleeding: Bleeding

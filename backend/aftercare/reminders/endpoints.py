@@ -5,6 +5,7 @@ from fastapi import APIRouter, HTTPException, Request, Response, status
 from sqlmodel import select
 
 from aftercare.accounts.models import Clinic
+from aftercare.api_errors import NOT_FOUND, SIGNED_IN, TOO_OFTEN
 from aftercare.deps import (
     CurrentNurse,
     CurrentPatient,
@@ -16,7 +17,7 @@ from aftercare.deps import (
 )
 from aftercare.i18n import _
 from aftercare.inbound import RowId
-from aftercare.patients.endpoints import own_patient
+from aftercare.patients.endpoints import ANONYMISED, own_patient, still_in_care
 from aftercare.patients.models import Patient
 from aftercare.reminders import metrics, service
 from aftercare.reminders.calendar import CalendarItem, calendar_feed
@@ -34,7 +35,7 @@ from aftercare.reminders.schemas import (
 router = APIRouter(tags=["reminders"])
 
 
-@router.patch("/api/v1/me")
+@router.patch("/api/v1/me", responses=SIGNED_IN)
 def update_me(
     changes: MeUpdate,
     session: SessionDep,
@@ -52,7 +53,9 @@ def push_key(request: Request) -> PushKeyPublic:
     return PushKeyPublic(public_key=request.app.state.vapid.get().public_key)
 
 
-@router.post("/api/v1/me/push-subscriptions", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/api/v1/me/push-subscriptions", status_code=status.HTTP_201_CREATED, responses=SIGNED_IN
+)
 def add_push_subscription(
     subscription: PushSubscriptionCreate,
     session: SessionDep,
@@ -66,7 +69,11 @@ def add_push_subscription(
     return service.me_public(patient)
 
 
-@router.post("/api/v1/me/test-notification", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/api/v1/me/test-notification",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=SIGNED_IN | TOO_OFTEN,
+)
 def test_notification(session: SessionDep, patient: CurrentPatient, now: NowDep) -> Accepted:
     """A neutral test message through the patient's channels, within one dispatch interval."""
     channels = service.queue_test(session, patient, now, "patient", patient.id)
@@ -77,16 +84,17 @@ def test_notification(session: SessionDep, patient: CurrentPatient, now: NowDep)
     "/api/v1/patients/{patient_id}/test-reminder",
     status_code=status.HTTP_202_ACCEPTED,
     tags=["patients (nurses)"],
+    responses=SIGNED_IN | NOT_FOUND | TOO_OFTEN | ANONYMISED,
 )
 def test_reminder(
     patient_id: uuid.UUID, session: SessionDep, nurse: CurrentNurse, now: NowDep
 ) -> Accepted:
-    patient = own_patient(session, nurse, patient_id)
+    patient = still_in_care(own_patient(session, nurse, patient_id))
     channels = service.queue_test(session, patient, now, "nurse", nurse.id)
     return Accepted(channels=channels, patient_id=patient.id)
 
 
-@router.get("/api/v1/me/reminders")
+@router.get("/api/v1/me/reminders", responses=SIGNED_IN)
 def my_reminders(
     session: SessionDep, found: CurrentPatientAndClinic, settings: SettingsDep
 ) -> InAppReminderList:
@@ -97,7 +105,11 @@ def my_reminders(
     )
 
 
-@router.post("/api/v1/me/reminders/{reminder_id}/seen", status_code=status.HTTP_204_NO_CONTENT)
+@router.post(
+    "/api/v1/me/reminders/{reminder_id}/seen",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=SIGNED_IN | NOT_FOUND,
+)
 def reminder_seen(
     reminder_id: RowId, session: SessionDep, patient: CurrentPatient, now: NowDep
 ) -> Response:
@@ -106,7 +118,7 @@ def reminder_seen(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/api/v1/me/calendar")
+@router.get("/api/v1/me/calendar", responses=SIGNED_IN)
 def my_calendar(patient: CurrentPatient, settings: SettingsDep) -> CalendarPublic:
     """The private calendar feed's address; whoever has it can read the feed's neutral events."""
     return CalendarPublic(

@@ -52,7 +52,7 @@ class PushSubscriptionCreate(Inbound):
 
     endpoint: HttpUrl
     keys: PushKeys
-    expirationTime: float | None = None
+    expirationTime: Annotated[float, Field(strict=True)] | None = None
 
     @field_validator("endpoint")
     @classmethod
