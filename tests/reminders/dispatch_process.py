@@ -1,5 +1,7 @@
 """One dispatcher process for test_many_dispatchers: sends until nothing due is left.
 
+    python -m tests.reminders.dispatch_process URL OUT NAME [LEASE_S [SECONDS_A_SEND [BATCH]]]
+
 Its channel appends each reminder id it sends to a file, flushed at once, so
 the test sees every send even from a process it kills.
 """
@@ -22,23 +24,30 @@ from aftercare.writer import make_writer
 class FileChannel:
     name = "push"
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, seconds_a_send: float) -> None:
         self.out = open(path, "a", buffering=1)  # noqa: SIM115 - open for the process's life
+        self.seconds_a_send = seconds_a_send
 
     def send(self, delivery: Delivery) -> Result:
+        # A slow channel (a far push service, a busy relay) takes this long a message.
+        time.sleep(self.seconds_a_send)
         self.out.write(f"{delivery.reminder_id}\n")
         return Result("sent")
 
 
 def main() -> None:
     url, out_path, name = sys.argv[1:4]
-    settings = Settings(_env_file=None, database_url=url, secret_key="x", dispatch_lease_s=3)
+    lease_s, seconds_a_send, batch = sys.argv[4:7] + ["3", "0", "200"][len(sys.argv[4:7]) :]
+    settings = Settings(
+        _env_file=None, database_url=url, secret_key="x", dispatch_lease_s=int(lease_s)
+    )
     engine = make_engine(url)
     writer = make_writer(engine)
-    dispatcher = Dispatcher(engine, writer, {"push": FileChannel(out_path)}, settings, name=name)
+    channel = FileChannel(out_path, float(seconds_a_send))
+    dispatcher = Dispatcher(engine, writer, {"push": channel}, settings, name=name)
     while True:
         now = datetime.now(UTC)
-        dispatcher.sweep(now, batch=200)
+        dispatcher.sweep(now, batch=int(batch))
         due = select(func.count()).where(
             col(Reminder.status) == "pending", col(Reminder.due_at) <= now
         )

@@ -146,7 +146,7 @@ def test_a_dispatcher_that_dies_after_claiming_leaves_its_rows_to_another(
     due = datetime(2027, 3, 26, 18, 0, tzinfo=UTC)
     writer = make_writer(engine)
     dead = Dispatcher(engine, writer, {"push": counting}, settings, name="dead")
-    claimed = writer.run(lambda db: dead._claim(db, due, 500))  # claims, then "dies"
+    claimed = writer.run(lambda db: dead._claim(db, now=due, batch=500))  # claims, then "dies"
     assert len(claimed) == 2
     alive = Dispatcher(
         engine, writer, {"push": counting, "in-app": counting}, settings, name="alive"

@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
 TOTAL = int(os.environ.get("DISPATCH_TEST_TOTAL", "10000"))
 
 
-def _fill(engine, factory) -> None:
+def _fill(engine, factory, total: int = TOTAL) -> None:
     nurse = factory.nurse()
     enrolment = factory.enrolment(nurse)
     patient_id = uuid.UUID(enrolment.id)
@@ -39,17 +39,15 @@ def _fill(engine, factory) -> None:
                 {"patient_id": patient_id, "purpose": "test", "item_key": f"load-{n}",
                  "channel": "push", "due_at": due, "status": "pending", "attempts": 0,
                  "created_at": due}
-                for n in range(TOTAL)
+                for n in range(total)
             ],
         )  # fmt: skip
 
 
-def _start(database_url: str, out: Path, name: str) -> subprocess.Popen[bytes]:
+def _start(database_url: str, out: Path, name: str, *slow: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen(
-        [sys.executable, "-m", "tests.reminders.dispatch_process", database_url, str(out), name],
-        cwd=REPO, env=env,
-    )  # fmt: skip
+    command = [sys.executable, "-m", "tests.reminders.dispatch_process", database_url, str(out)]
+    return subprocess.Popen([*command, name, *slow], cwd=REPO, env=env)
 
 
 def _sent(folder: Path) -> dict[str, list[int]]:
@@ -90,3 +88,24 @@ def test_killing_a_dispatcher_mid_run_loses_nothing(engine, factory, database_ur
     assert doubled <= set(sent["d0"]), "only what the killed dispatcher sent and never marked"
     assert len(doubled) <= 200, "at most one unmarked batch"
     assert all(n <= 2 for n in counts.values())
+
+
+def test_a_slow_channel_and_a_lease_shorter_than_a_batch_send_each_once(
+    engine, factory, database_url, tmp_path
+):
+    """At 0.1 s a message and a 2 s lease, batches of 10 to 80 take 1 to 8 s: each
+    dispatcher keeps its claim alive while it sends, and the quick ones, back for more,
+    never take the rows a slow one is still sending."""
+    total = 300
+    _fill(engine, factory, total)
+    batches = (10, 20, 40, 80)
+    processes = [
+        _start(database_url, tmp_path / f"d{n}.txt", f"d{n}", "2", "0.1", str(size))
+        for n, size in enumerate(batches)
+    ]
+    for process in processes:
+        assert process.wait(timeout=600) == 0
+    counts = Counter(i for ids in _sent(tmp_path).values() for i in ids)
+    assert len(counts) == total, "none lost"
+    doubled = sorted(i for i, n in counts.items() if n > 1)
+    assert doubled == [], f"{len(doubled)} sent twice"

@@ -8,13 +8,23 @@ its lease runs. A dispatcher that dies after claiming leaves its rows
 pending; they are claimed again when the lease runs out. A row is sent at
 most once per claim, and the mark after sending is conditional on the
 claim still being ours.
+
+A batch may take longer than the lease (a slow mail relay, a far push
+service): while it is being sent a heartbeat renews the claim on the rows
+not yet done, every third of the lease, and a row is sent only while the
+claim on it is held with at least half a lease to run. Rows the renewal
+finds claimed by another dispatcher (ours lapsed, on a machine too busy to
+renew in time) are left to it, neither sent nor marked.
 """
 
 import logging
+import threading
+import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import ARRAY, Engine, any_, cast, literal, or_, select, tuple_, update
@@ -87,8 +97,12 @@ class Dispatcher:
         channels: Mapping[str, Channel],
         settings: Settings,
         name: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.engine = engine
+        # Leases are kept by this clock's seconds, added to the sweep's time: a test
+        # may sweep at any moment it likes, the lease still runs in real seconds.
+        self.clock = clock
         self.writer = writer
         self.channels = channels
         self.settings = settings
@@ -99,18 +113,22 @@ class Dispatcher:
     def sweep(self, now: datetime, batch: int = BATCH) -> SweepCounts:
         """Send everything due now, batch after batch, until nothing due is left unclaimed."""
         counts = SweepCounts()
+        started = self.clock()
         while True:
-            claimed = self.writer.run(lambda db: self._claim(db, now, batch))
+            # Each batch is claimed at its own moment: a lease counted from the start of a
+            # long sweep would already be over when a later batch is claimed.
+            moment = now + timedelta(seconds=self.clock() - started)
+            claimed = self.writer.run(partial(self._claim, now=moment, batch=batch))
             if not claimed:
                 break
-            self._handle(claimed, now, counts)
+            self._handle(claimed, now, counts, moment)
             if len(claimed) < batch:
                 break
         for (channel, outcome), number in counts.by_outcome.items():
             metrics.REMINDERS.labels(channel=channel, outcome=outcome).inc(number)
         return counts
 
-    def _claim(self, db: Session, now: datetime, batch: int) -> list[Claimed]:
+    def _claim(self, db: Session, *, now: datetime, batch: int) -> list[Claimed]:
         due = (
             select(_R.id)
             .where(
@@ -143,7 +161,16 @@ class Dispatcher:
         ).all()
         return [Claimed(*row) for row in rows]
 
-    def _handle(self, claimed: Sequence[Claimed], now: datetime, counts: SweepCounts) -> None:
+    def _handle(
+        self, claimed: Sequence[Claimed], now: datetime, counts: SweepCounts, claimed_at: datetime
+    ) -> None:
+        """Send a claimed batch; `now` judges and marks it, `claimed_at` starts its lease."""
+        with _Claim(self, claimed, claimed_at) as claim:
+            self._send_all(claim, claimed, now, counts)
+
+    def _send_all(
+        self, claim: "_Claim", claimed: Sequence[Claimed], now: datetime, counts: SweepCounts
+    ) -> None:
         context = _Context.load(self.engine, claimed)
         marks: list[tuple[Claimed, str, str | None]] = []
         retired: set[int] = set()
@@ -153,6 +180,8 @@ class Dispatcher:
                 marks.append((row, "skipped", reason))
                 counts.add(row.channel, "skipped")
                 continue
+            if not claim.holds(row.id):
+                continue  # the claim lapsed and another dispatcher has the row: it sends it
             result = self._send(row, context)
             retired.update(result.retired)
             outcome = result.outcome
@@ -171,6 +200,18 @@ class Dispatcher:
         except Exception as exc:
             log.exception("channel %s failed", row.channel)
             return Result("retry", type(exc).__name__)
+
+    def _renew(self, db: Session, ids: list[int], until: datetime) -> set[int]:
+        """Extend the claim on the rows still ours; returns them (the others are not)."""
+        kept = db.execute(
+            update(Reminder.__table__)  # type: ignore[attr-defined]
+            .where(
+                _any(_R.id, ids, self.engine), _R.claimed_by == self.name, _R.status == "pending"
+            )
+            .values(claimed_until=until)
+            .returning(_R.id)
+        ).scalars()
+        return set(kept)
 
     def _mark(
         self,
@@ -209,6 +250,60 @@ class Dispatcher:
             db.execute(
                 update(subscriptions).where(subscriptions.c.id.in_(retired)).values(retired_at=now)
             )
+
+
+class _Claim:
+    """The claim on one batch, kept alive until the batch is marked.
+
+    Its times are the sweep's `now` plus the seconds passed on the dispatcher's clock.
+    A heartbeat thread renews it every third of the lease, sent rows included (they are
+    marked at the end of the batch, and must not be claimed again before); `holds` says
+    whether a row may be sent now: still ours, with at least half a lease to run
+    (renewing first if the heartbeat is late, as on a busy machine).
+    """
+
+    def __init__(self, dispatcher: Dispatcher, claimed: Sequence[Claimed], now: datetime) -> None:
+        self.dispatcher = dispatcher
+        self.lease = dispatcher.lease
+        self.started = dispatcher.clock()
+        self.now = now
+        self.held_until = now + self.lease
+        self.ours = {row.id for row in claimed}
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.heartbeat = threading.Thread(target=self._beat, daemon=True, name="lease-heartbeat")
+
+    def __enter__(self) -> "_Claim":
+        self.heartbeat.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop.set()
+        self.heartbeat.join()
+
+    def _moment(self) -> datetime:
+        return self.now + timedelta(seconds=self.dispatcher.clock() - self.started)
+
+    def _beat(self) -> None:
+        while not self.stop.wait(self.lease.total_seconds() / 3):
+            self.renew()
+
+    def renew(self) -> None:
+        with self.lock:
+            ids = sorted(self.ours)
+            if not ids:
+                return
+            until = self._moment() + self.lease
+        kept = self.dispatcher.writer.run(lambda db: self.dispatcher._renew(db, ids, until))
+        with self.lock:
+            self.ours -= set(ids) - kept
+            self.held_until = until
+
+    def holds(self, row_id: int) -> bool:
+        if self.held_until - self._moment() < self.lease / 2:
+            self.renew()
+        with self.lock:
+            return row_id in self.ours and self.held_until - self._moment() >= self.lease / 2
 
 
 @dataclass
