@@ -14,12 +14,11 @@ from aftercare.messages.models import Message
 from aftercare.patients.models import Patient
 from aftercare.reminders.models import Reminder
 
-NOW = datetime.now(UTC)
-
 
 def recent_enrolment(factory, nurse, days_ago: int = 3, **changes):
     """A patient operated on `days_ago` days ago (Paris time), so today is Day days_ago + 1."""
-    surgery = (NOW - timedelta(days=days_ago)).astimezone().replace(microsecond=0)
+    # The time is taken when the test runs, never when the module is imported.
+    surgery = (datetime.now(UTC) - timedelta(days=days_ago)).astimezone().replace(microsecond=0)
     return factory.enrolment(nurse, surgery_at=surgery.isoformat(), **changes)
 
 
@@ -47,7 +46,7 @@ def unread_message(engine, patient_id: str, read: bool = False) -> None:
                 patient_id=uuid.UUID(patient_id),
                 sender="patient",
                 body="please call me",
-                read_at=NOW if read else None,
+                read_at=datetime.now(UTC) if read else None,
             )
         )
         session.commit()
