@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from sqlalchemy import update
 from sqlmodel import Session, select
 
 from aftercare.flags.tasks import escalate_red_flags
@@ -52,10 +53,43 @@ def test_one_alert_at_the_target_and_one_at_twice_the_target(engine, escalate, r
     first = _alerts(engine)
     assert len(first) == 3, "each of the clinic's three nurses, by e-mail; nobody elsewhere"
     assert {row.channel for row in first} == {"email"}
+    _sent(engine)  # the dispatcher sent them
     assert escalate(RED_AT + timedelta(minutes=29)) == 0
     assert escalate(RED_AT + timedelta(minutes=30)) == 1
     assert escalate(RED_AT + timedelta(hours=5)) == 0, "never a third"
     assert len(_alerts(engine)) == 6
+
+
+def _sent(engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(update(Reminder).values(status="sent"))
+
+
+def test_each_nurse_gets_one_alert_however_many_flags_are_due(
+    client, factory, engine, escalate, red_flag
+):
+    """A second patient's red flag due the same moment, and a third's while the first
+    alert still waits to be sent: each nurse is alerted once, each flag is escalated."""
+    with time_machine.travel(RED_AT - timedelta(days=1), tick=False):
+        nurse = factory.nurse()
+        phones = [
+            factory.patient_headers(
+                factory.enrolment(nurse, surgery_at="2027-03-26T09:00:00+01:00")
+            )
+            for _ in range(2)
+        ]
+    for minutes, phone in ((0, phones[0]), (3, phones[1])):
+        at = RED_AT + timedelta(minutes=minutes)
+        with time_machine.travel(at, tick=False):
+            sent = client.post(
+                "/api/v1/me/checkins", json=body(recorded_at=at.isoformat(), pain=9), headers=phone
+            )
+            assert sent.json()["severity"] == "red"
+    assert escalate(RED_AT + timedelta(minutes=15)) == 2, "both flags escalated"
+    first = _alerts(engine)
+    assert len(first) == 4, "each of the clinic's four nurses once, not once a flag"
+    assert escalate(RED_AT + timedelta(minutes=18)) == 1, "the third flag is escalated..."
+    assert len(_alerts(engine)) == 4, "...but the alert waiting to go says it already"
 
 
 def test_an_acknowledged_flag_alerts_nobody(client, factory, engine, escalate, red_flag):

@@ -135,6 +135,10 @@ def escalate_red_flags(engine: Engine, writer: Writer, now: datetime) -> int:
 
     def store(db: Session) -> int:
         alerts = 0
+        # One alert a nurse however many flags are due now: the alert says only that
+        # something waits (the console says what), so a second one the same moment
+        # would be noise; nor is one added while an earlier one still waits to be sent.
+        alerted: dict[uuid.UUID, tuple[uuid.UUID, int]] = {}
         for flag_id, clinic_id, sent, level in due:
             moved = db.execute(
                 update(Flag)
@@ -156,30 +160,52 @@ def escalate_red_flags(engine: Engine, writer: Writer, now: datetime) -> int:
                 .scalars()
                 .all()
             )
-            subscribed = set(
-                db.execute(
-                    select_columns(col(PushSubscription.nurse_id)).where(
-                        col(PushSubscription.nurse_id).in_(nurses),
-                        col(PushSubscription.retired_at).is_(None),
-                    )
-                ).scalars()
-            )
             for nurse_id in nurses:
-                for channel in ("email", "push") if nurse_id in subscribed else ("email",):
-                    db.add(
-                        Reminder(
-                            nurse_id=nurse_id,
-                            purpose="escalation",
-                            flag_id=flag_id,
-                            item_key=f"escalation-{level}",
-                            channel=channel,
-                            due_at=now,
-                            created_at=now,
-                        )
-                    )
+                alerted.setdefault(nurse_id, (flag_id, level))
             record(db, now, clinic_id, "system", None, f"flag.escalation-{level}", "flag", flag_id)
             alerts += 1
+        _queue_alerts(db, alerted, now)
         db.flush()
         return alerts
 
     return writer.run(store)
+
+
+def _queue_alerts(
+    db: Session, alerted: dict[uuid.UUID, tuple[uuid.UUID, int]], now: datetime
+) -> None:
+    """One escalation alert a nurse and channel, unless one is still waiting to go."""
+    if not alerted:
+        return
+    subscribed = set(
+        db.execute(
+            select_columns(col(PushSubscription.nurse_id)).where(
+                col(PushSubscription.nurse_id).in_(alerted),
+                col(PushSubscription.retired_at).is_(None),
+            )
+        ).scalars()
+    )
+    waiting = set(
+        db.execute(
+            select_columns(col(Reminder.nurse_id), col(Reminder.channel)).where(
+                col(Reminder.nurse_id).in_(alerted),
+                col(Reminder.purpose) == "escalation",
+                col(Reminder.status) == "pending",
+            )
+        ).all()
+    )
+    for nurse_id, (flag_id, level) in alerted.items():
+        for channel in ("email", "push") if nurse_id in subscribed else ("email",):
+            if (nurse_id, channel) in waiting:
+                continue
+            db.add(
+                Reminder(
+                    nurse_id=nurse_id,
+                    purpose="escalation",
+                    flag_id=flag_id,
+                    item_key=f"escalation-{level}",
+                    channel=channel,
+                    due_at=now,
+                    created_at=now,
+                )
+            )
