@@ -1,6 +1,7 @@
 """The web application: the JSON API under /api/v1 and the pages."""
 
 import gc
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC
@@ -52,6 +53,7 @@ from aftercare.patients.settings_pages import router as settings_pages
 from aftercare.privacy.endpoints import router as privacy_router
 from aftercare.protocols.endpoints import router as protocols_router
 from aftercare.protocols.loader import load_protocols
+from aftercare.reminders import metrics
 from aftercare.reminders.endpoints import router as reminders_router
 from aftercare.reminders.runtime import LazyVapid, make_dispatcher
 from aftercare.scheduler import add_jobs
@@ -59,6 +61,7 @@ from aftercare.settings import FRONTEND_DIR, Settings, get_settings
 from aftercare.writer import make_writer
 
 ASSET_HEADERS = {b"referrer-policy", b"x-content-type-options"}
+log = logging.getLogger(__name__)
 
 
 class SecurityHeaders:
@@ -111,7 +114,9 @@ def create_app(
     `run_jobs` starts the background jobs in this process (the embedded default of `serve`).
     """
     settings = settings or get_settings()
-    engine = engine or make_engine(settings.database_url)
+    engine = engine or make_engine(
+        settings.database_url, settings.db_pool_size, settings.db_max_overflow
+    )
     protocols = load_protocols(settings.schedules_dir)
     writer = make_writer(engine)
     vapid = LazyVapid(engine)
@@ -123,7 +128,10 @@ def create_app(
         gc.collect()
         gc.freeze()
         scheduler = BackgroundScheduler(timezone=UTC) if run_jobs else None
-        if scheduler is not None:
+        metrics.JOBS_HERE.set(1 if run_jobs else 0)
+        if scheduler is None:
+            log.info("background jobs: not in this process (aftercare worker runs them)")
+        else:
             dispatcher = make_dispatcher(engine, writer, settings, vapid.get())
             add_jobs(scheduler, engine, writer, protocols, dispatcher, settings)
             scheduler.start()

@@ -69,6 +69,13 @@ def upgrade_database(settings: Settings) -> None:
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    jobs: Annotated[
+        bool,
+        typer.Option(
+            "--jobs/--no-jobs",
+            help="Run the background jobs in this process too (default: AFTERCARE_JOBS, on).",
+        ),
+    ] = True,
 ) -> None:
     """Run the web app; creates or upgrades the database first."""
     import uvicorn
@@ -90,7 +97,8 @@ def serve(
     # Open live queues (Server-Sent Events) would hold a restart for minutes otherwise.
     # Logging is ours (aftercare.logs): JSON lines, and an access line without the path.
     # Which proxy to believe is ours too (AFTERCARE_TRUSTED_PROXIES, aftercare.deps).
-    uvicorn.run(create_app(settings, run_jobs=True), host=host, port=port, proxy_headers=False,
+    run_jobs = jobs and settings.jobs
+    uvicorn.run(create_app(settings, run_jobs=run_jobs), host=host, port=port, proxy_headers=False,
                 timeout_graceful_shutdown=5, log_config=None, access_log=False)  # fmt: skip
 
 
@@ -111,7 +119,7 @@ def worker() -> None:
     logs.configure(settings.log_level)
     protocols = load_protocols_or_exit(settings)
     upgrade_database(settings)
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, settings.db_pool_size, settings.db_max_overflow)
     writer = make_writer(engine)
     dispatcher = make_dispatcher(engine, writer, settings, load_vapid(engine))
     scheduler = BlockingScheduler(timezone=UTC)

@@ -31,8 +31,11 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_engine(url: str) -> Engine:
-    """The engine; its errors never print their parameters, which hold patients' words."""
+def make_engine(url: str, pool_size: int = 10, max_overflow: int = 20) -> Engine:
+    """The engine; its errors never print their parameters, which hold patients' words.
+
+    The pool's size is for PostgreSQL (settings `db_pool_size`, `db_max_overflow`).
+    """
     url = normalise_url(url)
     if url.startswith("sqlite"):
         # Connections are cheap on SQLite; enough for every request thread.
@@ -46,7 +49,11 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _tune_sqlite)
         return engine
     return create_engine(
-        url, pool_pre_ping=True, pool_size=10, max_overflow=20, hide_parameters=True
+        url,
+        pool_pre_ping=True,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        hide_parameters=True,
     )
 
 

@@ -57,6 +57,13 @@ class Settings(BaseSettings):
     # networks, e.g. "127.0.0.1, 10.0.0.0/8"); empty: the connecting address is the client.
     # The default believes a proxy on the same machine only.
     trusted_proxies: str = "127.0.0.1, ::1"
+    # Whether `aftercare serve` runs the background jobs (reminders, escalation, silence,
+    # retention) in its own process; off when `aftercare worker`s run them apart.
+    jobs: bool = True
+    # PostgreSQL connections each process keeps open, and how many more it may open at
+    # a peak: processes x (pool + overflow) must stay under the server's max_connections.
+    db_pool_size: int = Field(default=10, ge=1, le=1000)
+    db_max_overflow: int = Field(default=20, ge=0, le=1000)
     # Logs are JSON lines on standard error, from this level up (debug, info, warning, error).
     log_level: str = Field(default="info", pattern="^(?i)(debug|info|warning|error)$")
 

@@ -3,7 +3,7 @@
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from sqlalchemy import Engine, func, select
 from sqlmodel import Session, col
@@ -20,6 +20,14 @@ REMINDERS = Counter(
 )
 
 
+# Whether this process runs the background jobs (1) or leaves them to workers (0).
+JOBS_HERE = Gauge(
+    "aftercare_jobs_in_process",
+    "1 when this process runs the background jobs (dispatcher, escalation, retention)",
+    registry=None,
+)
+
+
 class DatabaseCollector:
     """Gauges read from the database when scraped: the same answer from every process."""
 
@@ -28,6 +36,7 @@ class DatabaseCollector:
 
     def collect(self) -> Iterator[Metric]:
         yield from REMINDERS.collect()
+        yield from JOBS_HERE.collect()
         now = datetime.now(UTC)
         with Session(self.engine) as session:
             due = GaugeMetricFamily(

@@ -1,0 +1,68 @@
+"""A clinic's processes: `aftercare serve` runs the background jobs, or leaves them to
+workers (`--no-jobs`, `AFTERCARE_JOBS=0`); pool sizes are settings."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+
+import pytest
+
+from aftercare.db import make_engine
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _jobs_in_process(database_url: str, *flags: str, **env: str) -> str:
+    port = _free_port()
+    environment = {
+        **os.environ,
+        "AFTERCARE_DATABASE_URL": database_url,
+        "AFTERCARE_SECRET_KEY": "processes-" + uuid.uuid4().hex,
+        "AFTERCARE_LOG_LEVEL": "warning",
+        **env,
+    }
+    command = [sys.executable, "-m", "aftercare", "serve", "--port", str(port), *flags]
+    process = subprocess.Popen(command, env=environment, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert process.poll() is None, "the server stopped"
+            try:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}/metrics", timeout=5
+                ) as answer:
+                    text = answer.read().decode()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.2)
+        line = next(line for line in text.splitlines() if line.startswith("aftercare_jobs_in"))
+        return str(line.split()[-1])
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+
+@pytest.mark.parametrize(
+    ("flags", "env", "expected"),
+    [((), {}, "1.0"), (("--no-jobs",), {}, "0.0"), ((), {"AFTERCARE_JOBS": "0"}, "0.0")],
+    ids=["default", "no-jobs", "setting"],
+)
+def test_serve_runs_the_jobs_unless_told_to_leave_them_to_workers(
+    database_url, flags, env, expected
+):
+    assert _jobs_in_process(database_url, *flags, **env) == expected
+
+
+def test_the_postgresql_pool_size_is_a_setting():
+    engine = make_engine("postgresql://nobody@127.0.0.1:1/none", pool_size=3, max_overflow=4)
+    assert engine.pool.size() == 3  # type: ignore[attr-defined]
+    assert engine.pool._max_overflow == 4  # type: ignore[attr-defined]
