@@ -66,3 +66,45 @@ def test_the_postgresql_pool_size_is_a_setting():
     engine = make_engine("postgresql://nobody@127.0.0.1:1/none", pool_size=3, max_overflow=4)
     assert engine.pool.size() == 3  # type: ignore[attr-defined]
     assert engine.pool._max_overflow == 4  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def fresh_database_url(tmp_path):
+    """An empty database of the suite's kind, made for the test and dropped after it."""
+    from sqlalchemy.engine import make_url
+
+    from tests.conftest import ON_POSTGRES, PG_URL
+
+    if not ON_POSTGRES:
+        yield f"sqlite:///{tmp_path / 'fresh.db'}"
+        return
+    import psycopg
+
+    name = f"aftercare_fresh_{uuid.uuid4().hex[:8]}"
+    admin = make_url(PG_URL).set(drivername="postgresql", database="postgres")
+    conninfo = admin.render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def test_processes_starting_together_migrate_once(fresh_database_url):
+    from sqlalchemy import text
+
+    from aftercare.migrations.runner import upgrade
+
+    environment = {**os.environ, "AFTERCARE_DATABASE_URL": fresh_database_url}
+    command = [sys.executable, "-m", "aftercare", "db", "upgrade"]
+    processes = [
+        subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        for _ in range(4)
+    ]
+    outputs = [process.communicate(timeout=300)[0].decode() for process in processes]
+    assert [process.returncode for process in processes] == [0] * 4, outputs
+    upgrade(fresh_database_url)  # nothing left to do
+    engine = make_engine(fresh_database_url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
+    engine.dispose()

@@ -3,6 +3,7 @@
 from typing import Any, Literal
 
 from alembic import context
+from sqlalchemy import text
 
 from aftercare.db import make_engine
 from aftercare.dbtypes import UTCDateTime
@@ -19,6 +20,10 @@ def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[Fa
     if type_ == "type" and type(obj).__name__ == "AutoString":
         return f"sa.String(length={obj.length})" if obj.length else "sa.String()"
     return False
+
+
+# Any fixed number: the advisory lock that lets one process at a time migrate.
+MIGRATION_LOCK = 7_244_101
 
 
 def run_migrations() -> None:
@@ -42,6 +47,10 @@ def _run(connection: Any) -> None:
         compare_type=True,
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # Several processes starting at once upgrade one at a time: the others wait
+            # here, then find the database at its head and have nothing to do.
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         context.run_migrations()
 
 
