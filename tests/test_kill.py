@@ -13,7 +13,6 @@ import itertools
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -30,6 +29,7 @@ from pathlib import Path
 
 from aftercare.accounts.service import create_nurse, get_or_create_clinic
 from aftercare.db import session_scope
+from tests.live import free_port, send
 
 PASSWORD = "a long passphrase for the kill test 5521"
 PHONES = 4
@@ -41,17 +41,11 @@ MOST_PER_ROUND = 5000
 CEILING_S = 60
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class Server:
     """`aftercare serve` in its own process, on its own port and database."""
 
     def __init__(self, database_url: str, folder: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.output = folder / "server.log"
         self.folder = folder
@@ -98,19 +92,10 @@ class Server:
     def call(self, method: str, path: str, body: object = None, token: str | None = None,
              form: dict[str, str] | None = None) -> tuple[int, object]:  # fmt: skip
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        data = None
-        if form is not None:
-            data = urllib.parse.urlencode(form).encode()
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-        elif body is not None:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
-        request = urllib.request.Request(self.base + path, data, headers, method=method)
-        try:
-            with urllib.request.urlopen(request, timeout=CEILING_S) as response:
-                return response.status, json.loads(response.read() or b"null")
-        except urllib.error.HTTPError as error:
-            return error.code, error.read().decode()
+        status, text = send(self.base + path, method, body, form, headers, timeout=CEILING_S)
+        if status >= 400:
+            return status, text
+        return status, json.loads(text or "null")
 
 
 def _checkin(number: int) -> dict[str, object]:

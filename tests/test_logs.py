@@ -11,7 +11,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,15 +27,10 @@ from sqlalchemy import text
 from aftercare.accounts.service import create_nurse, get_or_create_clinic
 from aftercare.db import session_scope
 from tests.conftest import ON_POSTGRES
+from tests.live import free_port, send
 
 PASSWORD = "a long and private passphrase 4417"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Visitor:
@@ -51,21 +45,9 @@ class Visitor:
         self, method: str, path: str, body: object = None, form: dict[str, str] | None = None
     ) -> tuple[int, str]:
         headers = {"Accept-Language": "en"}
-        data = None
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
-        if form is not None:
-            data = urllib.parse.urlencode(form).encode()
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-        elif body is not None:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
-        request = urllib.request.Request(self.base + path, data, headers, method=method)
-        try:
-            with self.opener.open(request, timeout=60) as response:
-                return response.status, response.read().decode()
-        except urllib.error.HTTPError as error:
-            return error.code, error.read().decode()
+        return send(self.base + path, method, body, form, headers, self.opener)
 
     def csrf(self, path: str) -> str:
         status, page = self.call("GET", path)
@@ -124,9 +106,9 @@ def _force_a_database_error(engine, on: bool) -> None:
 
 
 def test_a_whole_session_leaves_nothing_private_in_the_logs(database_url, engine, tmp_path):
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
-    closed_port = _free_port()  # a mail relay that is not there: the e-mail fails
+    closed_port = free_port()  # a mail relay that is not there: the e-mail fails
     output = tmp_path / "server.log"
     nurse_email = f"nurse.{uuid.uuid4().hex[:6]}@clinic.example"
     with session_scope(engine) as session:

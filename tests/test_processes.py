@@ -2,7 +2,6 @@
 workers (`--no-jobs`, `AFTERCARE_JOBS=0`); pool sizes are settings."""
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -12,16 +11,11 @@ import uuid
 import pytest
 
 from aftercare.db import make_engine
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.live import free_port
 
 
 def _jobs_in_process(database_url: str, *flags: str, **env: str) -> str:
-    port = _free_port()
+    port = free_port()
     environment = {
         **os.environ,
         "AFTERCARE_DATABASE_URL": database_url,

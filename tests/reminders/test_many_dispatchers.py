@@ -93,14 +93,14 @@ def test_killing_a_dispatcher_mid_run_loses_nothing(engine, factory, database_ur
 def test_a_slow_channel_and_a_lease_shorter_than_a_batch_send_each_once(
     engine, factory, database_url, tmp_path
 ):
-    """At 0.1 s a message and a 2 s lease, batches of 10 to 80 take 1 to 8 s: each
+    """At 0.15 s a message and a 3 s lease, batches of 10 to 80 take 1.5 to 12 s: each
     dispatcher keeps its claim alive while it sends, and the quick ones, back for more,
     never take the rows a slow one is still sending."""
     total = 300
     _fill(engine, factory, total)
     batches = (10, 20, 40, 80)
     processes = [
-        _start(database_url, tmp_path / f"d{n}.txt", f"d{n}", "2", "0.1", str(size))
+        _start(database_url, tmp_path / f"d{n}.txt", f"d{n}", "3", "0.15", str(size))
         for n, size in enumerate(batches)
     ]
     for process in processes:
