@@ -163,5 +163,7 @@ def counting() -> CountingChannel:
 def dispatcher(engine, settings, counting) -> Iterator[Dispatcher]:
     writer = make_writer(engine)
     channels = {"push": counting, "email": CountingChannel(name="email"), "in-app": InAppChannel()}
-    yield Dispatcher(engine, writer, channels, settings, name="test-dispatcher")
+    dispatcher = Dispatcher(engine, writer, channels, settings, name="test-dispatcher")
+    yield dispatcher
+    dispatcher.close()
     writer.close()

@@ -128,6 +128,7 @@ def create_app(
         gc.collect()
         gc.freeze()
         scheduler = BackgroundScheduler(timezone=UTC) if run_jobs else None
+        dispatcher = None
         metrics.JOBS_HERE.set(1 if run_jobs else 0)
         if scheduler is None:
             log.info("background jobs: not in this process (aftercare worker runs them)")
@@ -138,6 +139,8 @@ def create_app(
         yield
         if scheduler is not None:
             scheduler.shutdown(wait=True)
+        if dispatcher is not None:
+            dispatcher.close()
         writer.close()
 
     app = FastAPI(

@@ -131,6 +131,7 @@ def worker() -> None:
     except (KeyboardInterrupt, SystemExit):
         pass
     finally:
+        dispatcher.close()
         writer.close()
 
 

@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     max_lateness_minutes: int = Field(default=180, gt=0)
     # A claimed reminder is retried by another dispatcher after this lease.
     dispatch_lease_s: int = Field(default=120, gt=0)
+    # Sends a dispatcher keeps in flight at once (a push service ~100 ms away answers
+    # about concurrency / 0.1 messages a second), and the SMTP connections it keeps open.
+    dispatch_concurrency: int = Field(default=50, ge=1, le=1000)
+    smtp_connections: int = Field(default=8, ge=1, le=100)
     # Demo mode allows the default secret key; never set it on a real server.
     demo: bool = False
     # Patient device sessions last the whole recovery; nurse tokens a working shift.

@@ -10,11 +10,10 @@ import json
 import os
 import re
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import http_ece  # type: ignore[import-untyped]
@@ -29,6 +28,7 @@ from sqlmodel import Session, select
 from aftercare.reminders.channels import Delivery, Message, PushTarget
 from aftercare.reminders.models import ServerKey
 from aftercare.reminders.push import VapidKeys, WebPushChannel, topic, vapid_keys
+from tests.live import http_server
 
 SUBJECT = "mailto:ops@clinic.example"
 MESSAGE = Message(
@@ -99,15 +99,9 @@ def push_service() -> Iterator[PushService]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    service.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield service
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with http_server(Handler) as port:
+        service.port = port
+        yield service
 
 
 @dataclass

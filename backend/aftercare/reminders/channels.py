@@ -23,10 +23,21 @@ class Message:
 
 @dataclass(frozen=True)
 class Delivery:
+    """One notification to one person on one channel.
+
+    It may stand for several reminders due at the same minute (`reminder_ids`,
+    the first of which is `reminder_id`): they reach the phone as one.
+    """
+
     reminder_id: int
     message: Message
     email: str | None = None
     push: Sequence["PushTarget"] = ()
+    reminder_ids: tuple[int, ...] = ()
+
+    @property
+    def covers(self) -> tuple[int, ...]:
+        return self.reminder_ids or (self.reminder_id,)
 
 
 @dataclass(frozen=True)
@@ -46,6 +57,18 @@ class Result:
 
 
 class Channel(Protocol):
+    """Sends one delivery, blocking; the dispatcher runs many in its threads at once."""
+
     name: str
 
     def send(self, delivery: Delivery) -> Result: ...
+
+
+class AsyncChannel(Channel, Protocol):
+    """A channel that can also send on the dispatcher's event loop: many sends in
+    flight over a few kept-alive connections, no thread each."""
+
+    async def send_async(self, delivery: Delivery) -> Result: ...
+
+    async def aclose(self) -> None:
+        """Close what the channel opened on the event loop."""

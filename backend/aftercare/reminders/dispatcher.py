@@ -17,11 +17,12 @@ finds claimed by another dispatcher (ours lapsed, on a machine too busy to
 renew in time) are left to it, neither sent nor marked.
 """
 
+import asyncio
 import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -36,6 +37,7 @@ from aftercare.patients.models import Patient
 from aftercare.reminders import metrics
 from aftercare.reminders.channels import Channel, Delivery, PushTarget, Result
 from aftercare.reminders.models import PushSubscription, Reminder
+from aftercare.reminders.sending import SendLoop
 from aftercare.reminders.texts import nurse_alert, patient_message
 from aftercare.settings import Settings
 from aftercare.writer import Writer
@@ -109,9 +111,35 @@ class Dispatcher:
         self.name = name or f"dispatcher-{uuid.uuid4().hex[:8]}"
         self.lease = timedelta(seconds=settings.dispatch_lease_s)
         self.max_lateness = timedelta(minutes=settings.max_lateness_minutes)
+        self._sending: SendLoop | None = None
+        self._sending_lock = threading.Lock()
 
-    def sweep(self, now: datetime, batch: int = BATCH) -> SweepCounts:
-        """Send everything due now, batch after batch, until nothing due is left unclaimed."""
+    @property
+    def sending(self) -> SendLoop:
+        """The event loop keeping this dispatcher's sends in flight, started when first needed."""
+        with self._sending_lock:
+            if self._sending is None:
+                self._sending = SendLoop(self.settings.dispatch_concurrency)
+            return self._sending
+
+    def close(self) -> None:
+        """Close the channels' connections and the send loop (at shutdown)."""
+        with self._sending_lock:
+            sending, self._sending = self._sending, None
+        if sending is not None:
+            sending.close(self.channels)
+        for channel in self.channels.values():
+            close = getattr(channel, "close", None)
+            if callable(close):
+                close()
+
+    def sweep(self, now: datetime, batch: int | None = None) -> SweepCounts:
+        """Send everything due now, batch after batch, until nothing due is left unclaimed.
+
+        A batch is at least ten times the sends kept in flight, so that the wait for
+        its slowest send, before the next batch is claimed, is a small part of it.
+        """
+        batch = batch or max(BATCH, 10 * self.settings.dispatch_concurrency)
         counts = SweepCounts()
         started = self.clock()
         while True:
@@ -173,33 +201,30 @@ class Dispatcher:
     ) -> None:
         context = _Context.load(self.engine, claimed)
         marks: list[tuple[Claimed, str, str | None]] = []
-        retired: set[int] = set()
+        ready: list[Claimed] = []
         for row in claimed:
             reason = context.skip_reason(row, now, self.max_lateness)
-            if reason is not None:
+            if reason is None:
+                ready.append(row)
+            else:
                 marks.append((row, "skipped", reason))
                 counts.add(row.channel, "skipped")
-                continue
-            if not claim.holds(row.id):
-                continue  # the claim lapsed and another dispatcher has the row: it sends it
-            result = self._send(row, context)
+        groups = group_by_moment(ready)
+        base_url = self.settings.base_url
+        deliveries = [(group[0].channel, context.delivery(group, base_url)) for group in groups]
+        results = self.sending.send_all(self.channels, deliveries, claim.may_send(self.sending))
+        retired: set[int] = set()
+        for group, result in zip(groups, results, strict=True):
+            if result is None:
+                continue  # the claim lapsed and another dispatcher has the rows: it sends them
             retired.update(result.retired)
-            outcome = result.outcome
-            if outcome == "retry" and row.attempts + 1 >= MAX_ATTEMPTS:
-                outcome = "failed"
-            marks.append((row, outcome, result.error))
-            counts.add(row.channel, outcome)
+            for row in group:
+                outcome = result.outcome
+                if outcome == "retry" and row.attempts + 1 >= MAX_ATTEMPTS:
+                    outcome = "failed"
+                marks.append((row, outcome, result.error))
+                counts.add(row.channel, outcome)
         self.writer.run(lambda db: self._mark(db, marks, retired, now))
-
-    def _send(self, row: Claimed, context: "_Context") -> Result:
-        channel = self.channels.get(row.channel)
-        if channel is None:
-            return Result("failed", f"no {row.channel} channel configured")
-        try:
-            return channel.send(context.delivery(row, self.settings.base_url))
-        except Exception as exc:
-            log.exception("channel %s failed", row.channel)
-            return Result("retry", type(exc).__name__)
 
     def _renew(self, db: Session, ids: list[int], until: datetime) -> set[int]:
         """Extend the claim on the rows still ours; returns them (the others are not)."""
@@ -299,11 +324,30 @@ class _Claim:
             self.ours -= set(ids) - kept
             self.held_until = until
 
-    def holds(self, row_id: int) -> bool:
-        if self.held_until - self._moment() < self.lease / 2:
+    def late(self) -> bool:
+        """Less than half a lease left: the heartbeat is late (a busy machine)."""
+        return self.held_until - self._moment() < self.lease / 2
+
+    def holds(self, row_ids: Sequence[int]) -> bool:
+        """Whether these rows may be sent now: all still ours, half a lease ahead at least."""
+        if self.late():
             self.renew()
         with self.lock:
-            return row_id in self.ours and self.held_until - self._moment() >= self.lease / 2
+            return self.ours.issuperset(row_ids) and not self.late()
+
+    def may_send(self, sending: SendLoop) -> Callable[[Delivery], Awaitable[bool]]:
+        """`holds` for the send loop: a late renewal runs in a thread, one at a time."""
+        renewing = asyncio.Lock()
+
+        async def may_send(delivery: Delivery) -> bool:
+            if self.late():
+                async with renewing:
+                    if self.late():
+                        await sending.in_thread(self.renew)
+            with self.lock:
+                return self.ours.issuperset(delivery.covers) and not self.late()
+
+        return may_send
 
 
 @dataclass
@@ -395,7 +439,10 @@ class _Context:
                 return "already checked in"
         return None
 
-    def delivery(self, row: Claimed, base_url: str) -> Delivery:
+    def delivery(self, group: Sequence[Claimed], base_url: str) -> Delivery:
+        """One notification for a group of one person's reminders due at the same minute."""
+        row = group[0]
+        ids = tuple(each.id for each in group)
         tag = f"r{row.id}"
         if row.nurse_id is not None:
             return Delivery(
@@ -403,15 +450,39 @@ class _Context:
                 message=nurse_alert(base_url, tag),
                 email=self.nurses[row.nurse_id],
                 push=self.push.get(("nurse", row.nurse_id), []),
+                reminder_ids=ids,
             )
         assert row.patient_id is not None
         _, email, language, _, app_name = self.patients[row.patient_id]
+        message = patient_message(
+            row.purpose, row.item_kind, language, app_name, base_url, tag, count=len(group)
+        )
         return Delivery(
             reminder_id=row.id,
-            message=patient_message(row.purpose, row.item_kind, language, app_name, base_url, tag),
+            message=message,
             email=email,
             push=self.push.get(("patient", row.patient_id), []),
+            reminder_ids=ids,
         )
+
+
+def group_by_moment(rows: Sequence[Claimed]) -> list[list[Claimed]]:
+    """Rows grouped into notifications: one per person, channel, kind and minute due.
+
+    A patient's reminders due at the same minute (a check-in and a medicine at
+    08:00) make one notification, "You have 2 reminders", as do several messages
+    or a nurse's alerts. A test notification is always its own: it answers a press.
+    """
+    groups: dict[tuple[object, ...], list[Claimed]] = {}
+    for row in rows:
+        key: tuple[object, ...]
+        if row.purpose == "test":
+            key = (row.id,)
+        else:
+            minute = row.due_at.replace(second=0, microsecond=0)
+            key = (row.patient_id, row.nurse_id, row.channel, row.purpose, minute)
+        groups.setdefault(key, []).append(row)
+    return list(groups.values())
 
 
 def _any(column: Any, values: Sequence[Any], engine: Engine) -> Any:
@@ -433,3 +504,9 @@ class InAppChannel:
 
     def send(self, delivery: Delivery) -> Result:
         return Result("sent")
+
+    async def send_async(self, delivery: Delivery) -> Result:
+        return Result("sent")
+
+    async def aclose(self) -> None:
+        pass

@@ -1,10 +1,14 @@
-"""The e-mail channel: one plain-text message per reminder, through an SMTP relay."""
+"""The e-mail channel: one plain-text message per notification, through an SMTP relay,
+over a few connections kept open."""
 
 import logging
 import smtplib
 import ssl
+import threading
+import time
 import uuid
-from contextlib import closing, suppress
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
@@ -73,8 +77,11 @@ class EmailChannel:
 
     name = "email"
 
-    def __init__(self, smtp_url: str, mail_from: str, timeout: float = 10) -> None:
+    def __init__(
+        self, smtp_url: str, mail_from: str, timeout: float = 10, connections: int = 1
+    ) -> None:
         self.server = parse_smtp_url(smtp_url)
+        self._pool = _Connections(self._connect, connections)
         self.mail_from = mail_from
         self.timeout = timeout
         self.sender = parseaddr(mail_from)[1]
@@ -113,26 +120,34 @@ class EmailChannel:
         message.set_content(f"{delivery.message.body}\n\n{delivery.message.url}\n")
         return message
 
-    def _submit(self, message: EmailMessage, to: str) -> Result:
+    def close(self) -> None:
+        """Say goodbye on the connections kept open."""
+        self._pool.close()
+
+    def _connect(self) -> smtplib.SMTP:
         server = self.server
         tls = ssl.create_default_context()
+        smtp: smtplib.SMTP
+        if server.implicit_tls:
+            smtp = smtplib.SMTP_SSL(server.host, server.port, timeout=self.timeout, context=tls)
+        else:
+            smtp = smtplib.SMTP(server.host, server.port, timeout=self.timeout)
         try:
-            smtp: smtplib.SMTP
-            if server.implicit_tls:
-                smtp = smtplib.SMTP_SSL(server.host, server.port, timeout=self.timeout, context=tls)
-            else:
-                smtp = smtplib.SMTP(server.host, server.port, timeout=self.timeout)
-            with closing(smtp):
+            smtp.ehlo()
+            if server.starttls and smtp.has_extn("starttls"):
+                smtp.starttls(context=tls)
                 smtp.ehlo()
-                if server.starttls and smtp.has_extn("starttls"):
-                    smtp.starttls(context=tls)
-                    smtp.ehlo()
-                if server.user is not None:
-                    smtp.login(server.user, server.password or "")
+            if server.user is not None:
+                smtp.login(server.user, server.password or "")
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
+    def _submit(self, message: EmailMessage, to: str) -> Result:
+        try:
+            with self._pool.connection() as smtp:
                 smtp.send_message(message, from_addr=self.sender, to_addrs=[to])
-                # Accepted: a failed QUIT must not turn "sent" into a retry (a duplicate).
-                with suppress(smtplib.SMTPException, OSError):
-                    smtp.quit()
         except smtplib.SMTPRecipientsRefused as exc:
             code, reply = next(iter(exc.recipients.values()))
             return _by_code(code, f"recipient refused: {code} {_text(reply)}")
@@ -148,6 +163,73 @@ class EmailChannel:
             # Refused, unreachable, timed out, TLS handshake: the relay may be back later.
             return Result("retry", error=f"{type(exc).__name__}: {exc}")
         return Result("sent")
+
+
+class _Connections:
+    """A few SMTP connections kept open and reused, one message at a time on each.
+
+    A relay closes a connection it has not heard from for a while (RFC 5321 asks it
+    to wait 5 minutes at least): one idle longer than `FRESH_S` is asked NOOP before
+    it is used, and replaced when it does not answer. After any error a connection
+    is closed, never reused in an unknown state; after `MESSAGES_EACH` messages it
+    is replaced (relays limit the messages a connection may carry).
+    """
+
+    FRESH_S = 30.0
+    MESSAGES_EACH = 100
+
+    def __init__(self, connect: Callable[[], smtplib.SMTP], size: int) -> None:
+        self._connect = connect
+        self._slots = threading.BoundedSemaphore(size)
+        self._lock = threading.Lock()
+        # (connection, messages sent on it, when it was last used)
+        self._idle: list[tuple[smtplib.SMTP, int, float]] = []
+
+    @contextmanager
+    def connection(self) -> Iterator[smtplib.SMTP]:
+        with self._slots:
+            smtp, sent = self._take()
+            try:
+                yield smtp
+            except BaseException:
+                _quietly_close(smtp, polite=False)
+                raise
+            sent += 1
+            if sent >= self.MESSAGES_EACH:
+                _quietly_close(smtp, polite=True)
+            else:
+                with self._lock:
+                    self._idle.append((smtp, sent, time.monotonic()))
+
+    def _take(self) -> tuple[smtplib.SMTP, int]:
+        while True:
+            with self._lock:
+                if not self._idle:
+                    break
+                smtp, sent, used_at = self._idle.pop()
+            if time.monotonic() - used_at < self.FRESH_S:
+                return smtp, sent
+            try:
+                if smtp.noop()[0] == 250:
+                    return smtp, sent
+            except (smtplib.SMTPException, OSError):
+                pass
+            _quietly_close(smtp, polite=False)
+        return self._connect(), 0
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for smtp, _sent, _used_at in idle:
+            _quietly_close(smtp, polite=True)
+
+
+def _quietly_close(smtp: smtplib.SMTP, polite: bool) -> None:
+    # Accepted is accepted: a failed QUIT must never turn "sent" into a retry (a duplicate).
+    if polite:
+        with suppress(smtplib.SMTPException, OSError):
+            smtp.quit()
+    smtp.close()
 
 
 def _by_code(code: int, error: str) -> Result:

@@ -124,14 +124,14 @@ def checked_addresses(endpoint: str, allow_insecure: bool, resolver: Resolver) -
     With `allow_insecure` any address is returned: the connection still goes to
     the address looked up here.
     """
-    host, port = _checked_form(endpoint, allow_insecure)
+    host, port = checked_form(endpoint, allow_insecure)
     addresses = resolver.addresses(host, port)
     if not allow_insecure and not all(is_public(address) for address in addresses):
         raise RefusedEndpoint(NOT_PUBLIC)
     return addresses
 
 
-def _checked_form(endpoint: str, allow_insecure: bool) -> tuple[str, int]:
+def checked_form(endpoint: str, allow_insecure: bool) -> tuple[str, int]:
     """The host and port to look up, once the URL's form is acceptable."""
     try:
         parts = urlsplit(endpoint)
@@ -160,7 +160,7 @@ def require_public_endpoint(subscription: PushSubscriptionCreate, settings: Sett
     try:
         if settings.push_allow_insecure:
             # The rule is lifted: only the URL's form is checked, nothing is looked up.
-            _checked_form(endpoint, allow_insecure=True)
+            checked_form(endpoint, allow_insecure=True)
         else:
             checked_addresses(endpoint, allow_insecure=False, resolver=SUBSCRIPTION_RESOLVER)
     except RefusedEndpoint as refused:

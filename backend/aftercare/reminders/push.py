@@ -4,30 +4,35 @@ The push service (Google's, Mozilla's, Apple's) sees only ciphertext, the
 endpoint and our `Topic`; the payload is the neutral `Message` and nothing else.
 """
 
+import asyncio
 import base64
 import hashlib
 import json
 import logging
+import socket
+import time
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
-import requests
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid, VapidException  # type: ignore[import-untyped]
-from pywebpush import WebPushException, webpush  # type: ignore[import-untyped]
-from requests.adapters import HTTPAdapter
+from pywebpush import WebPusher, WebPushException  # type: ignore[import-untyped]
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from aftercare.reminders.channels import Delivery, Message, Outcome, PushTarget, Result
 from aftercare.reminders.endpoint_check import (
+    NOT_PUBLIC,
     RESOLVE_TIMEOUT_S,
+    IPAddress,
     RefusedEndpoint,
     Resolver,
     UnresolvedEndpoint,
-    checked_addresses,
+    checked_form,
+    is_public,
 )
 from aftercare.reminders.models import ServerKey
 
@@ -41,6 +46,12 @@ TTL_SECONDS = 3 * 60 * 60
 GONE = frozenset({404, 410})
 # Our request is wrong (bad key, payload too large): sending it again will not help.
 OUR_FAULT = frozenset({400, 401, 403, 413})
+# A VAPID token lives 12 hours (RFC 8292 allows up to 24) and is signed anew once
+# less than 10 minutes of it are left.
+TOKEN_LIFETIME_S = 12 * 60 * 60
+TOKEN_RENEWED_BEFORE_S = 10 * 60
+# How long a push service's looked-up and checked addresses are used before looking again.
+CHECK_KEPT_S = 60.0
 # When devices disagree, the reminder takes the outcome that still has a chance.
 _PRECEDENCE: dict[Outcome, int] = {"sent": 0, "failed": 1, "retry": 2}
 
@@ -122,42 +133,42 @@ def topic(tag: str) -> str:
     return _b64url(hashlib.sha256(tag.encode()).digest())[:32]
 
 
-class CheckedAdapter(HTTPAdapter):
-    """Sends only to an address checked a moment before, and to no other.
+class _CheckedResolver(AbstractResolver):
+    """The connection pool's resolver: a new connection goes only to addresses the
+    channel's check has just approved (so a name that resolves elsewhere a second
+    later, DNS rebinding, cannot lead it inside); TLS still verifies the name."""
 
-    The connection goes to the address the check looked up, so a name that
-    resolves elsewhere a second later (DNS rebinding) cannot lead the request
-    inside; TLS still verifies the certificate for the name (SNI), and the
-    `Host` header still carries it.
-    """
+    def __init__(self, channel: "WebPushChannel") -> None:
+        self.channel = channel
 
-    def __init__(self, allow_insecure: bool, resolver: Resolver) -> None:
-        # Older versions of requests never call the hook below: the check would be skipped.
-        if not hasattr(HTTPAdapter, "build_connection_pool_key_attributes"):
-            raise RuntimeError("the push endpoint check needs requests 2.32 or later")
-        super().__init__()
-        self.allow_insecure = allow_insecure
-        self.resolver = resolver
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        return [
+            ResolveResult(
+                hostname=host,
+                host=str(address),
+                port=port,
+                family=socket.AF_INET6 if address.version == 6 else socket.AF_INET,
+                proto=0,
+                flags=socket.AI_NUMERICHOST,
+            )
+            for address in await self.channel.checked(host, port)
+        ]
 
-    def build_connection_pool_key_attributes(
-        self, request: requests.PreparedRequest, verify: Any, cert: Any = None
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        host_params, pool_kwargs = super().build_connection_pool_key_attributes(
-            request, verify, cert
-        )
-        address, *_others = checked_addresses(request.url or "", self.allow_insecure, self.resolver)
-        if host_params["scheme"] == "https":
-            pool_kwargs["server_hostname"] = host_params["host"]
-        host_params["host"] = str(address)
-        return host_params, pool_kwargs
-
-    def add_headers(self, request: requests.PreparedRequest, **kwargs: Any) -> None:
-        # The connection's host is now an address; the push service wants the name.
-        request.headers["Host"] = urlsplit(request.url or "").netloc.rpartition("@")[2]
+    async def close(self) -> None:
+        pass
 
 
 class WebPushChannel:
-    """Sends a delivery's message to each of its push subscriptions."""
+    """Sends a delivery's message to each of its push subscriptions.
+
+    On the dispatcher's event loop (`send_async`) many messages are in flight at
+    once over one pool of kept-alive connections (aiohttp; HTTP/1.1, see
+    docs/deploy.md on HTTP/2), and the VAPID token of each push service is
+    signed once and reused until shortly before it expires. `send` sends one
+    delivery alone, on a loop and connections of its own.
+    """
 
     name = "push"
 
@@ -168,6 +179,7 @@ class WebPushChannel:
         timeout: float = 10,
         ttl_s: int = TTL_SECONDS,
         allow_insecure: bool = False,
+        connections: int = 100,
     ) -> None:
         self.ttl_s = ttl_s
         # Push services reject a VAPID token without a contact; say so at start-up.
@@ -177,19 +189,85 @@ class WebPushChannel:
         self._vapid = Vapid(_load_private_key(private_pem))
         self.subject = subject
         self.timeout = timeout
+        self.allow_insecure = allow_insecure
+        self.connections = connections
         self._resolver = Resolver(timeout=min(timeout, RESOLVE_TIMEOUT_S))
-        adapter = CheckedAdapter(allow_insecure, self._resolver)
-        self._http = requests.Session()
-        # Every request, a redirect's too, goes through the check.
-        self._http.mount("https://", adapter)
-        self._http.mount("http://", adapter)
+        self._session: aiohttp.ClientSession | None = None
+        # Push service origin -> (Authorization header, when its token expires).
+        self._tokens: dict[str, tuple[str, float]] = {}
+        # (host, port) -> (checked addresses, until when the check stands).
+        self._checks: dict[tuple[str, int], tuple[list[IPAddress], float]] = {}
 
     def send(self, delivery: Delivery) -> Result:
+        return asyncio.run(self._send_alone(delivery))
+
+    async def _send_alone(self, delivery: Delivery) -> Result:
+        async with self._new_session() as session:
+            return await self._deliver(session, delivery)
+
+    async def send_async(self, delivery: Delivery) -> Result:
+        if self._session is None:
+            self._session = self._new_session()
+        return await self._deliver(self._session, delivery)
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def close(self) -> None:
+        self._resolver.close()
+
+    def _new_session(self) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(
+            limit=self.connections, resolver=_CheckedResolver(self), use_dns_cache=False
+        )
+        return aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(total=self.timeout),
+            # No cookies, no proxy from the environment: a push service gets only the message.
+            cookie_jar=aiohttp.DummyCookieJar(),
+            trust_env=False,
+        )
+
+    async def checked(self, host: str, port: int) -> list[IPAddress]:
+        """The addresses this host may be reached at: looked up and checked, the answer
+        kept for a minute (a refusal is not kept: it is looked up again next time)."""
+        now = time.monotonic()
+        kept = self._checks.get((host, port))
+        if kept is not None and kept[1] > now:
+            return kept[0]
+        loop = asyncio.get_running_loop()
+        addresses = await loop.run_in_executor(None, self._resolver.addresses, host, port)
+        if not self.allow_insecure and not all(is_public(address) for address in addresses):
+            raise RefusedEndpoint(NOT_PUBLIC)
+        self._checks[(host, port)] = (addresses, now + CHECK_KEPT_S)
+        return addresses
+
+    def authorization(self, endpoint: str) -> str:
+        """The VAPID `Authorization` header for this endpoint's push service (RFC 8292):
+        signed once per push service and reused until shortly before it expires."""
+        parts = urlsplit(endpoint)
+        audience = f"{parts.scheme}://{parts.netloc}"
+        now = time.time()
+        kept = self._tokens.get(audience)
+        if kept is not None and kept[1] - now > TOKEN_RENEWED_BEFORE_S:
+            return kept[0]
+        expires = int(now) + TOKEN_LIFETIME_S
+        header: str = self._vapid.sign({"sub": self.subject, "aud": audience, "exp": expires})[
+            "Authorization"
+        ]
+        self._tokens[audience] = (header, expires)
+        return header
+
+    async def _deliver(self, session: aiohttp.ClientSession, delivery: Delivery) -> Result:
         outcome: Outcome | None = None
         error: str | None = None
         retired: list[int] = []
-        for target in delivery.push:
-            result = self._send_one(target, delivery.message)
+        results = await asyncio.gather(
+            *(self._send_one(session, target, delivery.message) for target in delivery.push)
+        )
+        for target, result in zip(delivery.push, results, strict=True):
             if result is None:
                 retired.append(target.subscription_id)
                 continue
@@ -200,11 +278,9 @@ class WebPushChannel:
             return Result("failed", "no push subscription", tuple(retired))
         return Result(outcome, error, tuple(retired))
 
-    def close(self) -> None:
-        self._http.close()
-        self._resolver.close()
-
-    def _send_one(self, target: PushTarget, message: Message) -> Result | None:
+    async def _send_one(
+        self, session: aiohttp.ClientSession, target: PushTarget, message: Message
+    ) -> Result | None:
         """The result for one subscription, or None when the push service says it is gone."""
         host = urlsplit(target.endpoint).hostname or "push service"
         payload = {
@@ -214,22 +290,25 @@ class WebPushChannel:
             "tag": message.tag,
         }
         try:
-            webpush(
-                subscription_info={
-                    "endpoint": target.endpoint,
-                    "keys": {"p256dh": target.p256dh, "auth": target.auth},
-                },
-                data=json.dumps(payload),
-                vapid_private_key=self._vapid,
-                # A fresh dict each time: pywebpush writes `aud` into it, and a
-                # reused one would carry the first endpoint's origin to the next.
-                vapid_claims={"sub": self.subject},
-                content_encoding="aes128gcm",
-                timeout=self.timeout,
-                ttl=self.ttl_s,
-                headers={"Topic": topic(message.tag)},
-                requests_session=self._http,
-            )
+            # Checked before anything is encrypted or signed; the connection, when one
+            # is opened, goes to these very addresses (the resolver above).
+            await self.checked(*checked_form(target.endpoint, self.allow_insecure))
+            keys = {"p256dh": target.p256dh, "auth": target.auth}
+            pusher = WebPusher({"endpoint": target.endpoint, "keys": keys})
+            body = pusher.encode(json.dumps(payload).encode(), "aes128gcm")["body"]
+            headers = {
+                "TTL": str(self.ttl_s),
+                "Content-Encoding": "aes128gcm",
+                "Content-Type": "application/octet-stream",
+                "Topic": topic(message.tag),
+                "Urgency": "normal",
+                "Authorization": self.authorization(target.endpoint),
+            }
+            async with session.post(
+                target.endpoint, data=body, headers=headers, allow_redirects=False
+            ) as response:
+                status = response.status
+                await response.read()  # read to the end: the connection is kept for the next
         except UnresolvedEndpoint:
             return Result("retry", f"{host} unreachable: its name did not resolve")
         except RefusedEndpoint as refused:
@@ -238,20 +317,16 @@ class WebPushChannel:
             return Result(
                 "failed", f"push endpoint refused: {refused.reason}", (target.subscription_id,)
             )
-        except (ValueError, VapidException):
+        except (ValueError, VapidException, WebPushException, aiohttp.InvalidURL):
             # Keys that are not a P-256 point and a secret, or an endpoint that is
             # not a URL (or one py_vapid cannot name as the token's audience, such
             # as an IPv6 literal): the same request would fail the same way tomorrow.
             return Result("failed", f"invalid push subscription for {host}")
-        except WebPushException as exc:
-            status = exc.status_code
-            if status is None:
-                # Raised before any request: the subscription lacks a key or has a short one.
-                return Result("failed", f"invalid push subscription for {host}")
-            if status in GONE:
-                return None
-            outcome: Outcome = "failed" if status in OUR_FAULT else "retry"
-            return Result(outcome, f"{host} answered {status}")
-        except requests.RequestException as exc:
+        except (aiohttp.ClientError, TimeoutError) as exc:
             return Result("retry", f"{host} unreachable: {type(exc).__name__}")
-        return Result("sent")
+        if 200 <= status < 300:
+            return Result("sent")
+        if status in GONE:
+            return None
+        outcome: Outcome = "failed" if status in OUR_FAULT else "retry"
+        return Result(outcome, f"{host} answered {status}")

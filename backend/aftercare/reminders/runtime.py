@@ -45,10 +45,13 @@ def make_channels(settings: Settings, vapid: VapidKeys) -> dict[str, Channel]:
             subject=f"mailto:{settings.mail_from}",
             ttl_s=settings.max_lateness_minutes * 60,
             allow_insecure=settings.push_allow_insecure,
+            connections=settings.dispatch_concurrency,
         ),
     }
     if settings.smtp_url:
-        channels["email"] = EmailChannel(settings.smtp_url, settings.mail_from)
+        channels["email"] = EmailChannel(
+            settings.smtp_url, settings.mail_from, connections=settings.smtp_connections
+        )
     return channels
 
 

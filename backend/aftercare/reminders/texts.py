@@ -16,12 +16,34 @@ _DEFAULT_BODY = _("You have a new reminder")
 _NURSE_ALERT = _("A red flag is waiting for acknowledgement")
 
 
+def ngettext(singular: str, plural: str, count: int) -> tuple[str, str]:
+    """Mark a singular and plural pair for extraction; translated where it is shown."""
+    return singular, plural
+
+
+# Several of one patient's reminders due at the same minute reach the phone as one.
+_MANY = {
+    "plan-item": ngettext("You have %(count)d reminder", "You have %(count)d reminders", 2),
+    "message": ngettext("You have %(count)d new message", "You have %(count)d new messages", 2),
+}
+
+
 def patient_message(
-    purpose: str, item_kind: str | None, language: str, app_name: str, base_url: str, tag: str
+    purpose: str,
+    item_kind: str | None,
+    language: str,
+    app_name: str,
+    base_url: str,
+    tag: str,
+    count: int = 1,
 ) -> Message:
-    translate = gettext_for(language).gettext
+    catalog = gettext_for(language)
     key = item_kind if purpose == "plan-item" and item_kind == "check-in" else purpose
-    body = translate(_BODIES.get(key, _DEFAULT_BODY))
+    if count > 1 and purpose in _MANY:
+        singular, plural = _MANY[purpose]
+        body = catalog.ngettext(singular, plural, count) % {"count": count}
+    else:
+        body = catalog.gettext(_BODIES.get(key, _DEFAULT_BODY))
     # A new message opens the thread; everything else opens Today. Both paths are neutral.
     page = "/messages" if purpose == "message" else "/today"
     return Message(title=app_name, body=body, url=f"{base_url.rstrip('/')}{page}", tag=tag)
