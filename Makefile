@@ -108,6 +108,8 @@ bench: install-test $(CHROMIUM)
 	$(BIN)/python bench/dispatch.py
 	$(BIN)/python bench/budgets.py
 	$(BIN)/python bench/console.py
+	$(BIN)/python bench/guards.py
+	$(BIN)/python bench/report.py
 
 wheel: install-test
 	$(BIN)/python -m build --wheel --no-isolation

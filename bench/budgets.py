@@ -17,12 +17,16 @@ holding only the session cookie:
   default mobile settings (simulated throttling), the session cookie as an extra header.
 
 Budgets: first load < 50 KB, JavaScript < 15 KB, no network request for the shell on a
-repeat visit, performance >= 95, accessibility 100, best practices 100. Exits 0: a
+repeat visit, performance >= 95, accessibility 100, best practices 100. Each is recorded
+for bench/report.py: sizes, a count of requests and scores, none a time measured on this
+machine. The largest contentful paint is printed only: it is an absolute time (Lighthouse's
+simulation), has no budget, and is already weighed in the performance score. Exits 0: a
 benchmark reports, it does not judge.
 """
 
 import argparse
 import json
+import math
 import os
 import shutil
 import socket
@@ -39,6 +43,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from figures import record, reset
 from playwright.sync_api import (
     BrowserContext,
     CDPSession,
@@ -67,6 +72,9 @@ PAGES = ("/today", "/checkin")
 SCORE_BUDGETS = {"performance": 95, "accessibility": 100, "best-practices": 100}
 SHELL_SUFFIXES = (".css", ".js", ".png", ".svg", ".ico")
 PASSWORD = "bench-password-long"
+BENCH = "budgets"
+BYTES = "bytes over the network (Chromium's encodedDataLength), phone viewport"
+SCORES = f"Lighthouse {LIGHTHOUSE_VERSION}, mobile defaults, simulated throttling"
 
 
 def free_port() -> int:
@@ -443,6 +451,13 @@ def report_loads(loads: LoadFigures, plain_script: int) -> list[Row]:
     names = ", ".join(sorted({f.path for f in others}))
     print(f"  not the shell, over the network: {len(others)} requests ({names}), "
           f"{kb(sum(f.encoded for f in others))}")  # fmt: skip
+    record(BENCH, "Today, first load, everything", total / 1024, "KB", reference=BYTES,
+           goal="< 50 KB", passed=total < FIRST_LOAD_BUDGET)  # fmt: skip
+    record(BENCH, "Today, first load, JavaScript", script_bytes / 1024, "KB", reference=BYTES,
+           goal="< 15 KB", passed=script_bytes < JS_BUDGET)  # fmt: skip
+    record(BENCH, "Today, repeat visit, shell requests to the network", len(shell_network),
+           "requests", reference="the service worker in control", goal="0",
+           passed=not shell_network)  # fmt: skip
     return [
         ("first load, everything", kb(total), "< 50 KB", verdict(total < FIRST_LOAD_BUDGET)),
         ("first load, JavaScript", kb(script_bytes), "< 15 KB", verdict(script_bytes < JS_BUDGET)),
@@ -469,6 +484,8 @@ def report_lighthouse(page: PageScores) -> list[Row]:
             for line in page.failing.get(category) or ["(no single audit: see the report)"]:
                 print(f"    - {line}")
         goal = f">= {budget}" if budget < 100 else "100"
+        record(BENCH, f"Lighthouse {page.path} {category}", math.nan if score is None else score,
+               "score", reference=SCORES, goal=goal.replace(">=", "≥"), passed=passed)  # fmt: skip
         rows.append((f"Lighthouse {page.path} {category}", str(score), goal, verdict(passed)))
     rows.append((f"Lighthouse {page.path} largest contentful paint", lcp, "", ""))
     return rows
@@ -479,6 +496,7 @@ def main() -> None:
     parser.add_argument("--skip-lighthouse", action="store_true")
     parser.add_argument("--reports", type=Path, help="keep Lighthouse's JSON reports here")
     args = parser.parse_args()
+    reset(BENCH)
     pages: list[PageScores] = []
     with running_server() as base:
         loads = measure_loads(base, enrolment_url(base))
