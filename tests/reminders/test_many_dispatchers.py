@@ -86,7 +86,8 @@ def test_killing_a_dispatcher_mid_run_loses_nothing(engine, factory, database_ur
     # A process killed between sending and marking cannot have marked: those
     # few are sent again after the lease (push replaces them by their Topic).
     assert doubled <= set(sent["d0"]), "only what the killed dispatcher sent and never marked"
-    assert len(doubled) <= 200, "at most one unmarked batch"
+    # A dispatcher has up to two batches under way (its two lanes, dispatcher.sweep).
+    assert len(doubled) <= 2 * 200, "at most the two batches under way"
     assert all(n <= 2 for n in counts.values())
 
 

@@ -136,24 +136,53 @@ class Dispatcher:
     def sweep(self, now: datetime, batch: int | None = None) -> SweepCounts:
         """Send everything due now, batch after batch, until nothing due is left unclaimed.
 
-        A batch is at least ten times the sends kept in flight, so that the wait for
-        its slowest send, before the next batch is claimed, is a small part of it.
+        A batch is at least ten times the sends kept in flight. When a batch comes
+        full (more is waiting), a second lane claims and prepares the next one while
+        the first is still being sent: the sends in flight, shared by both lanes, do
+        not stop while a batch is marked and the next claimed.
         """
         batch = batch or max(BATCH, 10 * self.settings.dispatch_concurrency)
-        counts = SweepCounts()
         started = self.clock()
-        while True:
-            # Each batch is claimed at its own moment: a lease counted from the start of a
-            # long sweep would already be over when a later batch is claimed.
-            moment = now + timedelta(seconds=self.clock() - started)
-            claimed = self.writer.run(partial(self._claim, now=moment, batch=batch))
-            if not claimed:
-                break
-            self._handle(claimed, now, counts, moment)
-            if len(claimed) < batch:
-                break
-        for (channel, outcome), number in counts.by_outcome.items():
-            metrics.REMINDERS.labels(channel=channel, outcome=outcome).inc(number)
+        lanes: list[SweepCounts] = []
+        second: list[threading.Thread] = []
+        failures: list[BaseException] = []
+
+        def lane() -> None:
+            counts = SweepCounts()
+            lanes.append(counts)
+            try:
+                while True:
+                    # Each batch is claimed at its own moment: a lease counted from the
+                    # start of a long sweep would be over when a later batch is claimed.
+                    moment = now + timedelta(seconds=self.clock() - started)
+                    claimed = self.writer.run(partial(self._claim, now=moment, batch=batch))
+                    if not claimed:
+                        return
+                    if len(claimed) == batch and not second:
+                        second.append(threading.Thread(target=lane, name="sweep-lane"))
+                        second[0].start()
+                    self._handle(claimed, now, counts, moment)
+                    if len(claimed) < batch:
+                        return
+            except BaseException as failure:
+                failures.append(failure)
+
+        lane()
+        for thread in second:
+            thread.join()
+        if failures:
+            raise failures[0]
+        counts = SweepCounts()
+        for each in lanes:
+            for (channel, outcome), number in each.by_outcome.items():
+                counts.by_outcome[(channel, outcome)] = (
+                    counts.by_outcome.get((channel, outcome), 0) + number
+                )
+                metrics.REMINDERS.labels(channel=channel, outcome=outcome).inc(number)
+            counts.sent += each.sent
+            counts.skipped += each.skipped
+            counts.retried += each.retried
+            counts.failed += each.failed
         return counts
 
     def _claim(self, db: Session, *, now: datetime, batch: int) -> list[Claimed]:
@@ -384,14 +413,16 @@ class _Context:
                     .where(_any(col(Patient.id), list(patient_ids), engine))
                 ).all()
             }
-            nurses = dict(
-                session.execute(
-                    select(col(Nurse.id), col(Nurse.email)).where(
-                        _any(col(Nurse.id), list(nurse_ids), engine),
-                        col(Nurse.is_active).is_(True),
-                    )
-                ).all()
-            )
+            nurses: dict[uuid.UUID, str] = {}
+            if nurse_ids:  # alerts are rare: most batches have none to look up
+                nurses = dict(
+                    session.execute(
+                        select(col(Nurse.id), col(Nurse.email)).where(
+                            _any(col(Nurse.id), list(nurse_ids), engine),
+                            col(Nurse.is_active).is_(True),
+                        )
+                    ).all()
+                )
             checked_in: set[tuple[uuid.UUID, int]] = set()
             for chunk in _chunks(sorted(checkin_days, key=str), 400):
                 checked_in.update(
@@ -411,8 +442,8 @@ class _Context:
                     ).where(
                         col(PushSubscription.retired_at).is_(None),
                         or_(
-                            col(PushSubscription.patient_id).in_(patient_ids),
-                            col(PushSubscription.nurse_id).in_(nurse_ids),
+                            _any(col(PushSubscription.patient_id), list(patient_ids), engine),
+                            _any(col(PushSubscription.nurse_id), list(nurse_ids), engine),
                         ),
                     )
                 ).all()  # fmt: skip

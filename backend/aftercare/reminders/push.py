@@ -12,16 +12,18 @@ import logging
 import socket
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 import aiohttp
+import http_ece  # type: ignore[import-untyped]
 from aiohttp.abc import AbstractResolver, ResolveResult
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid, VapidException  # type: ignore[import-untyped]
-from pywebpush import WebPusher, WebPushException  # type: ignore[import-untyped]
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
+from yarl import URL
 
 from aftercare.reminders.channels import Delivery, Message, Outcome, PushTarget, Result
 from aftercare.reminders.endpoint_check import (
@@ -122,6 +124,32 @@ def _public_key(private_key: ec.EllipticCurvePrivateKey) -> str:
 
 def _b64url(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+@lru_cache(maxsize=4096)
+def _browser_keys(p256dh: str, auth: str) -> tuple[bytes, bytes]:
+    """A subscription's P-256 point and auth secret, decoded and checked (ValueError if not)."""
+    point = base64.urlsafe_b64decode(p256dh + "=" * (-len(p256dh) % 4))
+    secret = base64.urlsafe_b64decode(auth + "=" * (-len(auth) % 4))
+    if len(point) != 65 or point[0] != 4 or len(secret) != 16:
+        raise ValueError("not a P-256 point and a 16-byte secret")
+    return point, secret
+
+
+def encrypt(plain: bytes, p256dh: str, auth: str) -> bytes:
+    """The message encrypted for one browser (RFC 8291, aes128gcm) under a key pair of its own."""
+    point, secret = _browser_keys(p256dh, auth)
+    ephemeral = ec.generate_private_key(ec.SECP256R1())
+    encrypted: bytes = http_ece.encrypt(
+        plain, private_key=ephemeral, dh=point, auth_secret=secret, version="aes128gcm"
+    )
+    return encrypted
+
+
+@lru_cache(maxsize=4096)
+def _url(endpoint: str) -> URL:
+    """An endpoint parsed once, not at each of its messages."""
+    return URL(endpoint)
 
 
 def topic(tag: str) -> str:
@@ -293,9 +321,7 @@ class WebPushChannel:
             # Checked before anything is encrypted or signed; the connection, when one
             # is opened, goes to these very addresses (the resolver above).
             await self.checked(*checked_form(target.endpoint, self.allow_insecure))
-            keys = {"p256dh": target.p256dh, "auth": target.auth}
-            pusher = WebPusher({"endpoint": target.endpoint, "keys": keys})
-            body = pusher.encode(json.dumps(payload).encode(), "aes128gcm")["body"]
+            body = encrypt(json.dumps(payload).encode(), target.p256dh, target.auth)
             headers = {
                 "TTL": str(self.ttl_s),
                 "Content-Encoding": "aes128gcm",
@@ -305,7 +331,7 @@ class WebPushChannel:
                 "Authorization": self.authorization(target.endpoint),
             }
             async with session.post(
-                target.endpoint, data=body, headers=headers, allow_redirects=False
+                _url(target.endpoint), data=body, headers=headers, allow_redirects=False
             ) as response:
                 status = response.status
                 await response.read()  # read to the end: the connection is kept for the next
@@ -317,7 +343,7 @@ class WebPushChannel:
             return Result(
                 "failed", f"push endpoint refused: {refused.reason}", (target.subscription_id,)
             )
-        except (ValueError, VapidException, WebPushException, aiohttp.InvalidURL):
+        except (ValueError, VapidException, aiohttp.InvalidURL):
             # Keys that are not a P-256 point and a secret, or an endpoint that is
             # not a URL (or one py_vapid cannot name as the token's audience, such
             # as an IPv6 literal): the same request would fail the same way tomorrow.

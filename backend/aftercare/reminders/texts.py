@@ -4,6 +4,8 @@ A lock screen, an inbox or a shared calendar may be seen by anyone; the
 detail is only ever shown inside the app.
 """
 
+from functools import lru_cache
+
 from aftercare.i18n import _, gettext_for
 from aftercare.reminders.channels import Message
 
@@ -28,6 +30,16 @@ _MANY = {
 }
 
 
+@lru_cache(maxsize=1024)
+def _body(purpose: str, item_kind: str | None, language: str, count: int) -> str:
+    catalog = gettext_for(language)
+    key = item_kind if purpose == "plan-item" and item_kind == "check-in" else purpose
+    if count > 1 and purpose in _MANY:
+        singular, plural = _MANY[purpose]
+        return catalog.ngettext(singular, plural, count) % {"count": count}
+    return catalog.gettext(_BODIES.get(key, _DEFAULT_BODY))
+
+
 def patient_message(
     purpose: str,
     item_kind: str | None,
@@ -37,13 +49,7 @@ def patient_message(
     tag: str,
     count: int = 1,
 ) -> Message:
-    catalog = gettext_for(language)
-    key = item_kind if purpose == "plan-item" and item_kind == "check-in" else purpose
-    if count > 1 and purpose in _MANY:
-        singular, plural = _MANY[purpose]
-        body = catalog.ngettext(singular, plural, count) % {"count": count}
-    else:
-        body = catalog.gettext(_BODIES.get(key, _DEFAULT_BODY))
+    body = _body(purpose, item_kind, language, count)
     # A new message opens the thread; everything else opens Today. Both paths are neutral.
     page = "/messages" if purpose == "message" else "/today"
     return Message(title=app_name, body=body, url=f"{base_url.rstrip('/')}{page}", tag=tag)
