@@ -2,7 +2,7 @@
 
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC
 
@@ -129,14 +129,17 @@ def create_app(
         gc.freeze()
         scheduler = BackgroundScheduler(timezone=UTC) if run_jobs else None
         dispatcher = None
+        take_down: Callable[[], None] = lambda: None  # noqa: E731
         metrics.JOBS_HERE.set(1 if run_jobs else 0)
         if scheduler is None:
             log.info("background jobs: not in this process (aftercare worker runs them)")
         else:
             dispatcher = make_dispatcher(engine, writer, settings, vapid.get())
-            add_jobs(scheduler, engine, writer, protocols, dispatcher, settings)
+            take_down = add_jobs(scheduler, engine, writer, protocols, dispatcher, settings)
             scheduler.start()
+        _app.state.scheduler = scheduler  # None without jobs; tests look at its jobs
         yield
+        take_down()
         if scheduler is not None:
             scheduler.shutdown(wait=True)
         if dispatcher is not None:

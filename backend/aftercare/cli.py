@@ -123,7 +123,7 @@ def worker() -> None:
     writer = make_writer(engine)
     dispatcher = make_dispatcher(engine, writer, settings, load_vapid(engine))
     scheduler = BlockingScheduler(timezone=UTC)
-    add_jobs(scheduler, engine, writer, protocols, dispatcher, settings)
+    take_down = add_jobs(scheduler, engine, writer, protocols, dispatcher, settings)
     signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=False))
     typer.echo(f"Dispatching every {settings.dispatch_interval_s:g} s as {dispatcher.name}.")
     try:
@@ -131,6 +131,7 @@ def worker() -> None:
     except (KeyboardInterrupt, SystemExit):
         pass
     finally:
+        take_down()
         dispatcher.close()
         writer.close()
 

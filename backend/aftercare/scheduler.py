@@ -3,16 +3,21 @@
 Each domain brings its own job; several processes may run them at once.
 """
 
+import threading
 from collections.abc import Callable
+from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any
 
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.base import BaseScheduler
 from sqlalchemy import Engine
 
 from aftercare.flags.tasks import SWEEP_EVERY, escalate_red_flags, raise_silence_flags
 from aftercare.privacy import retention
 from aftercare.protocols.loader import Protocol
+from aftercare.reminders import doorbell
 from aftercare.reminders.dispatcher import Dispatcher
 from aftercare.settings import Settings
 from aftercare.writer import Writer
@@ -22,6 +27,39 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+class _Bell:
+    """Sweeps at once when something is queued to go now (reminders/doorbell.py), not
+    only every dispatch interval; a ring during a sweep makes it go round once more."""
+
+    JOB = "dispatch-reminders"
+
+    def __init__(self, scheduler: BaseScheduler, dispatcher: Dispatcher) -> None:
+        self.scheduler = scheduler
+        self.dispatcher = dispatcher
+        self.rung = threading.Event()
+        self.sweeping = threading.Event()
+        self.take_down = doorbell.hang(self.ring)
+
+    def sweep(self) -> None:
+        while True:
+            self.rung.clear()
+            self.sweeping.set()
+            try:
+                self.dispatcher.sweep(_now())
+            finally:
+                self.sweeping.clear()
+            if not self.rung.is_set():
+                return
+
+    def ring(self) -> None:
+        self.rung.set()
+        if self.sweeping.is_set():
+            return  # the sweep under way goes round once more
+        # Starting or stopping: the next sweep sees the row.
+        with suppress(JobLookupError, SchedulerNotRunningError):
+            self.scheduler.modify_job(self.JOB, next_run_time=_now())
+
+
 def add_jobs(
     scheduler: BaseScheduler,
     engine: Engine,
@@ -29,14 +67,17 @@ def add_jobs(
     protocols: dict[str, Protocol],
     dispatcher: Dispatcher,
     settings: Settings,
-) -> None:
+) -> Callable[[], None]:
+    """Add the jobs; returns what to call when the scheduler stops (takes the bell down)."""
+
     def every(seconds: float, name: str, job: Callable[[], Any]) -> None:
         scheduler.add_job(
             job, "interval", seconds=seconds, id=name, max_instances=1, coalesce=True,
             next_run_time=_now(),
         )  # fmt: skip
 
-    every(settings.dispatch_interval_s, "dispatch-reminders", lambda: dispatcher.sweep(_now()))
+    bell = _Bell(scheduler, dispatcher)
+    every(settings.dispatch_interval_s, bell.JOB, bell.sweep)
     every(60, "escalate-red-flags", lambda: escalate_red_flags(engine, writer, _now()))
     every(
         SWEEP_EVERY.total_seconds(),
@@ -48,3 +89,4 @@ def add_jobs(
         "anonymise-patients",
         lambda: retention.anonymise_due_patients(engine, writer, _now()),
     )
+    return bell.take_down

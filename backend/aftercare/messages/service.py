@@ -21,6 +21,7 @@ from aftercare.messages.models import Message
 from aftercare.messages.schemas import MessagePublic, PatientMessageCreate, Sender
 from aftercare.patients.models import Patient
 from aftercare.plans.engine import WakeWindow, resolve_local
+from aftercare.reminders import doorbell
 from aftercare.reminders.models import Reminder
 from aftercare.reminders.outbox import sending_channels
 
@@ -246,6 +247,8 @@ def _tell_patient(session: Session, patient: Patient, message_id: uuid.UUID, now
         )
         for channel in sending_channels(patient)
     )
+    if due_at <= now:
+        doorbell.ring_after_commit(session)
 
 
 def unread_for_patient(session: Session, patient_id: uuid.UUID) -> int:

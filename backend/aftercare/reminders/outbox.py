@@ -7,6 +7,7 @@ from sqlmodel import Session, col
 
 from aftercare.patients.models import Patient
 from aftercare.plans.models import PlanItem
+from aftercare.reminders import doorbell
 from aftercare.reminders.models import Reminder
 
 # Channels that send (the calendar feed is fetched by the phone instead).
@@ -81,4 +82,5 @@ def queue_now(
     ]
     if rows:
         session.execute(insert(Reminder), rows)
+        doorbell.ring_after_commit(session)
     return len(rows)
