@@ -1,6 +1,6 @@
 """Web push against a push service on 127.0.0.1 and a browser made of real keys.
 
-Nothing is mocked: pywebpush encrypts and signs for real, the local service
+Nothing is mocked: http_ece encrypts and py_vapid signs for real, the local service
 records what arrived, and the test decrypts and verifies it as a browser and
 a push service would.
 """

@@ -213,7 +213,7 @@ class WebPushChannel:
         # Push services reject a VAPID token without a contact; say so at start-up.
         if not subject.startswith(("mailto:", "https://")):
             raise ValueError(f"the VAPID subject must be a mailto: or https: URL, not {subject!r}")
-        # pywebpush parses a PEM string poorly; a Vapid built from the key object is exact.
+        # A Vapid built from the key object, not from the PEM text: exact, and parsed once.
         self._vapid = Vapid(_load_private_key(private_pem))
         self.subject = subject
         self.timeout = timeout
