@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 from yarl import URL
 
-from aftercare.reminders.channels import Delivery, Message, Outcome, PushTarget, Result
+from aftercare.reminders.channels import Delivery, Outcome, PushTarget, Result
 from aftercare.reminders.endpoint_check import (
     NOT_PUBLIC,
     RESOLVE_TIMEOUT_S,
@@ -144,6 +144,19 @@ def encrypt(plain: bytes, p256dh: str, auth: str) -> bytes:
         plain, private_key=ephemeral, dh=point, auth_secret=secret, version="aes128gcm"
     )
     return encrypted
+
+
+@lru_cache(maxsize=4096)
+def _form(endpoint: str, allow_insecure: bool) -> tuple[str, int]:
+    """The host and port to check for an endpoint (RefusedEndpoint when its form is not
+    acceptable, which is not kept: the next send finds it again)."""
+    return checked_form(endpoint, allow_insecure)
+
+
+@lru_cache(maxsize=4096)
+def _host(endpoint: str) -> str:
+    """The push service's name, for an error (never the whole endpoint: it is private)."""
+    return urlsplit(endpoint).hostname or "push service"
 
 
 @lru_cache(maxsize=4096)
@@ -292,9 +305,16 @@ class WebPushChannel:
         outcome: Outcome | None = None
         error: str | None = None
         retired: list[int] = []
-        results = await asyncio.gather(
-            *(self._send_one(session, target, delivery.message) for target in delivery.push)
-        )
+        message = delivery.message
+        plain = json.dumps(
+            {"title": message.title, "body": message.body, "url": message.url, "tag": message.tag}
+        ).encode()
+        if len(delivery.push) == 1:  # the usual case: one phone, no task to gather
+            results = [await self._send_one(session, delivery.push[0], message.tag, plain)]
+        else:
+            results = await asyncio.gather(
+                *(self._send_one(session, target, message.tag, plain) for target in delivery.push)
+            )
         for target, result in zip(delivery.push, results, strict=True):
             if result is None:
                 retired.append(target.subscription_id)
@@ -307,26 +327,20 @@ class WebPushChannel:
         return Result(outcome, error, tuple(retired))
 
     async def _send_one(
-        self, session: aiohttp.ClientSession, target: PushTarget, message: Message
+        self, session: aiohttp.ClientSession, target: PushTarget, tag: str, plain: bytes
     ) -> Result | None:
         """The result for one subscription, or None when the push service says it is gone."""
-        host = urlsplit(target.endpoint).hostname or "push service"
-        payload = {
-            "title": message.title,
-            "body": message.body,
-            "url": message.url,
-            "tag": message.tag,
-        }
+        host = _host(target.endpoint)
         try:
             # Checked before anything is encrypted or signed; the connection, when one
             # is opened, goes to these very addresses (the resolver above).
-            await self.checked(*checked_form(target.endpoint, self.allow_insecure))
-            body = encrypt(json.dumps(payload).encode(), target.p256dh, target.auth)
+            await self.checked(*_form(target.endpoint, self.allow_insecure))
+            body = encrypt(plain, target.p256dh, target.auth)
             headers = {
                 "TTL": str(self.ttl_s),
                 "Content-Encoding": "aes128gcm",
                 "Content-Type": "application/octet-stream",
-                "Topic": topic(message.tag),
+                "Topic": topic(tag),
                 "Urgency": "normal",
                 "Authorization": self.authorization(target.endpoint),
             }
