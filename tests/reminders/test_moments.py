@@ -126,6 +126,9 @@ def test_groups_are_exactly_the_moments_of_one_person(claimed: list[Claimed]) ->
     flat = [row for group in groups for row in group]
     assert sorted(row.id for row in flat) == [row.id for row in claimed], "each row once"
     for group in groups:
+        order = [(row.due_at, row.id) for row in group]
+        assert order == sorted(order), "the earliest due first"
+    for group in groups:
         assert len({_moment(row) for row in group}) == 1, "one person, channel, kind, minute"
         if any(row.purpose == "test" for row in group):
             assert len(group) == 1, "a test notification is its own"

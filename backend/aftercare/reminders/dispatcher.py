@@ -505,7 +505,7 @@ def group_by_moment(rows: Sequence[Claimed]) -> list[list[Claimed]]:
     or a nurse's alerts. A test notification is always its own: it answers a press.
     """
     groups: dict[tuple[object, ...], list[Claimed]] = {}
-    for row in rows:
+    for row in sorted(rows, key=lambda row: (row.due_at, row.id)):
         key: tuple[object, ...]
         if row.purpose == "test":
             key = (row.id,)
