@@ -213,6 +213,24 @@ def test_non_ascii_title_and_body_arrive_intact(recorder: tuple[Recorder, int]) 
     assert "Yeni bir hatırlatıcınız var." in parsed.get_content()
 
 
+@pytest.mark.parametrize(
+    ("title", "address"),
+    [
+        ("Care\r\nBcc: someone@example.net", PATIENT),
+        ("Care", "patient@example.org\nBcc: someone@example.net"),
+    ],
+)
+def test_a_line_break_in_a_header_fails_and_nothing_is_sent(
+    recorder: tuple[Recorder, int], title: str, address: str
+) -> None:
+    handler, port = recorder
+    message = Message(title=title, body="b", url="u", tag="t")
+    channel = EmailChannel(f"smtp://127.0.0.1:{port}", MAIL_FROM)
+    result = channel.send(Delivery(reminder_id=3, message=message, email=address))
+    assert result == Result("failed", error="cannot build the message (invalid address or title)")
+    assert handler.received == []
+
+
 @pytest.mark.parametrize("address", [None, ""])
 def test_no_address_fails_without_connecting(
     recorder: tuple[Recorder, int], address: str | None
