@@ -73,7 +73,7 @@ def test_the_installed_wheel_checks_procedures_and_serves(wheel: Path, tmp_path:
     )  # fmt: skip
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 300  # however slow the machine: it is asked until then
         while True:
             try:
                 with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:
@@ -83,11 +83,11 @@ def test_the_installed_wheel_checks_procedures_and_serves(wheel: Path, tmp_path:
                 assert server.poll() is None, server.stdout.read() if server.stdout else ""
                 assert time.monotonic() < deadline, "the server did not start"
                 time.sleep(0.3)
-        with urllib.request.urlopen(f"{base}/start/ABCDE-FGHJK", timeout=5) as response:
+        with urllib.request.urlopen(f"{base}/start/ABCDE-FGHJK", timeout=120) as response:
             assert "Open my space" in response.read().decode()
-        with urllib.request.urlopen(f"{base}/static/css/patient.css", timeout=5) as response:
+        with urllib.request.urlopen(f"{base}/static/css/patient.css", timeout=120) as response:
             assert response.status == 200
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        server.wait(timeout=120)
     assert (outside / "aftercare.db").exists(), "serve created the database where it was started"

@@ -12,6 +12,8 @@ from sqlmodel import Session, func, select
 from aftercare.audit.models import AuditEvent
 from aftercare.writer import DirectWriter, GroupCommitWriter, make_writer
 
+CEILING_S = 120  # a wait's ceiling: generous, so that a slow machine never decides
+
 
 def _add_event(action: str):
     def job(session: Session) -> str:
@@ -39,18 +41,25 @@ def test_jobs_waiting_together_are_committed_together(engine):
     writer = GroupCommitWriter(engine)
     commits = []
     event.listen(engine, "commit", lambda conn: commits.append(1))
+    running = threading.Event()
     release = threading.Event()
 
     def blocker(session: Session) -> str:
-        release.wait(10)
+        running.set()
+        release.wait(CEILING_S)
         result: str = _add_event("first")(session)
         return result
 
     with ThreadPoolExecutor(12) as pool:
         first = pool.submit(writer.run, blocker)
-        time.sleep(0.1)
+        assert running.wait(CEILING_S), "the writer runs the first job"
         rest = [pool.submit(writer.run, _add_event(f"job-{n}")) for n in range(10)]
-        time.sleep(0.2)
+        # The ten wait in the writer's queue while it is busy with the first (however
+        # long their threads take to get there), then it is let go.
+        deadline = time.monotonic() + CEILING_S
+        while writer._jobs.qsize() < 10:
+            assert time.monotonic() < deadline, "the ten jobs never all waited"
+            time.sleep(0.01)
         release.set()
         assert first.result() == "first"
         assert sorted(f.result() for f in rest) == sorted(f"job-{n}" for n in range(10))

@@ -3,12 +3,13 @@
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, expect, sync_playwright
 
 from aftercare.app import create_app
 
@@ -18,6 +19,19 @@ FLAGS = [
     "--disable-component-update", "--disable-sync", "--no-first-run",
 ]  # fmt: skip
 PHONE: ViewportSize = {"width": 390, "height": 844}
+# However slow and busy the machine, a wait decides nothing: each waits for its condition
+# up to this ceiling (Playwright's own are 30 s for an action and 5 s for `expect`).
+CEILING_S = 120
+CEILING_MS = CEILING_S * 1000
+expect.set_options(timeout=CEILING_MS)
+
+
+def until(condition: Callable[[], object], page: Page, what: str) -> None:
+    """Wait until `condition()` is true, looking every 100 ms, for up to CEILING_S."""
+    deadline = time.monotonic() + CEILING_S
+    while not condition():
+        assert time.monotonic() < deadline, f"waited {CEILING_S} s for {what}"
+        page.wait_for_timeout(100)
 
 
 @dataclass
@@ -41,19 +55,44 @@ def live_server(settings, engine) -> Iterator[LiveServer]:
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
+    started(server, thread)
     yield LiveServer(url)
     server.should_exit = True
-    thread.join(timeout=20)
+    thread.join(timeout=CEILING_S)
 
 
-@pytest.fixture(scope="session")
+def started(server: uvicorn.Server, thread: threading.Thread) -> None:
+    """Wait until the server in `thread` serves (or stops trying), for up to CEILING_S."""
+    deadline = time.monotonic() + CEILING_S
+    while not server.started:
+        assert thread.is_alive(), "the server stopped before it served"
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.05)
+
+
+def _with_ceiling(new_context: Callable[..., BrowserContext]) -> Callable[..., BrowserContext]:
+    """`Browser.new_context` whose pages wait up to CEILING_MS for an action or a page."""
+
+    def new_context_with_ceiling(*args: Any, **options: Any) -> BrowserContext:
+        context = new_context(*args, **options)
+        context.set_default_timeout(CEILING_MS)
+        context.set_default_navigation_timeout(CEILING_MS)
+        return context
+
+    return new_context_with_ceiling
+
+
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
+    # Stopped with the last test of this folder, not with the session: between its calls
+    # Playwright's sync API marks its event loop as running in the main thread, and
+    # `asyncio.run` there (WebPushChannel.send, in tests/reminders) would then refuse.
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=FLAGS, timeout=CEILING_MS
+        )
+        # Every context a test opens (the fixtures' and the tests' own) gets the ceiling.
+        chromium.new_context = _with_ceiling(chromium.new_context)  # type: ignore[method-assign]
         yield chromium
         chromium.close()
 

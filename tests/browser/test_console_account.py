@@ -28,7 +28,7 @@ def test_alerts_that_cannot_reach_a_push_service_fail_kindly(browser, live_serve
     assert scope == f"{live_server.url}/console/"
     context.grant_permissions(["notifications"])
     on.click()
-    page.locator("#push-failed").wait_for(state="visible", timeout=30_000)
+    page.locator("#push-failed").wait_for(state="visible")
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM push_subscription")).scalar() == 0
     context.close()

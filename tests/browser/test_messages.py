@@ -66,7 +66,7 @@ def test_a_reply_made_offline_is_sent_once_when_back_online(phone, live_server, 
 
     phone.context.set_offline(False)
     phone.evaluate("window.dispatchEvent(new Event('online'))")
-    waiting.wait_for(state="hidden", timeout=10_000)
+    waiting.wait_for(state="hidden")
     phone.goto(f"{live_server.url}/messages")
     phone.evaluate("navigator.serviceWorker.ready.then(r => r.active.postMessage('send-waiting'))")
     phone.wait_for_timeout(500)
@@ -82,9 +82,8 @@ def test_messages_open_offline_even_if_never_visited_and_stay_unread(
 ):
     patient_id = _enrol_with_a_message(phone, live_server, factory)
     phone.reload()  # the app, on opening, fetches the patient's pages ahead
-    phone.wait_for_function(
-        "caches.open('pages-v4').then(c => c.match('/messages')).then(Boolean)", timeout=10_000
-    )
+    kept = "caches.open('pages-v4').then(c => c.match('/messages')).then(Boolean)"
+    phone.wait_for_function(kept)
     (hello,) = _thread(engine, patient_id)
     assert hello.read_at is None, "fetched ahead is not read"
 

@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
-from tests.browser.conftest import LiveServer
+from tests.browser.conftest import LiveServer, until
 
 
 def _enrolment_code(factory) -> str:
@@ -94,10 +94,12 @@ def test_a_check_in_made_offline_is_sent_once_when_back_online(phone, live_serve
     assert stored() == 0
     phone.context.set_offline(False)
     phone.goto(f"{live_server.url}/today")  # opening the app sends what waits
-    for _ in range(50):
-        if stored():
-            break
-        phone.wait_for_timeout(100)
+    until(
+        lambda: stored() and phone.evaluate("self.outbox.count()") == 0,
+        phone,
+        "the check-in to arrive and leave the phone's queue",
+    )
+    # Opened again, and asked again: nothing waits, so nothing more may arrive.
     phone.reload()
     phone.wait_for_timeout(500)
     phone.evaluate("navigator.serviceWorker.ready.then(r => r.active.postMessage('send-waiting'))")
@@ -109,9 +111,8 @@ def test_the_plan_opens_offline_even_if_it_was_never_visited(phone, live_server,
     _enrol(phone, live_server, factory)
     phone.evaluate("navigator.serviceWorker.ready.then(() => true)")
     phone.reload()  # the app, on opening, fetches the patient's pages ahead
-    phone.wait_for_function(
-        "caches.open('pages-v4').then(c => c.match('/plan')).then(Boolean)", timeout=10_000
-    )
+    kept = "caches.open('pages-v4').then(c => c.match('/plan')).then(Boolean)"
+    phone.wait_for_function(kept)
     phone.context.set_offline(True)
     phone.goto(f"{live_server.url}/plan")
     assert phone.get_by_role("heading", level=1).inner_text() == "My plan"
@@ -132,8 +133,7 @@ def test_a_push_message_shows_only_neutral_text(phone, live_server, factory):
         lambda event: registrations.extend(r["registrationId"] for r in event["registrations"]),
     )
     cdp.send("ServiceWorker.enable")
-    phone.wait_for_timeout(300)
-    assert registrations, "the service worker is registered"
+    until(lambda: registrations, phone, "the service worker's registration")
     payload = {
         "title": "Care",
         "body": "Time for your daily check-in",
@@ -148,15 +148,16 @@ def test_a_push_message_shows_only_neutral_text(phone, live_server, factory):
             "data": json.dumps(payload),
         },
     )
-    shown = []
-    for _ in range(50):
-        shown = phone.evaluate(
+    shown: list[object] = []
+
+    def notifications() -> list[object]:
+        shown[:] = phone.evaluate(
             "navigator.serviceWorker.ready.then(r => r.getNotifications())"
             ".then(list => list.map(n => ({title: n.title, body: n.body, tag: n.tag})))"
         )
-        if shown:
-            break
-        phone.wait_for_timeout(100)
+        return shown
+
+    until(notifications, phone, "the notification")
     assert shown == [{"title": "Care", "body": "Time for your daily check-in", "tag": "r1"}]
 
 
@@ -173,17 +174,10 @@ def test_an_item_ticked_off_online_is_stored_without_reloading(phone, live_serve
     button = phone.locator("form.tick[data-item='d3-shower'] button")
     button.click()
     phone.wait_for_selector("form.tick[data-item='d3-shower'] button[aria-pressed=true]")
-    phone.wait_for_function("() => true")
-    for _ in range(50):
-        if _ticked(engine):
-            break
-        phone.wait_for_timeout(100)
+    until(lambda: _ticked(engine), phone, "the tick to be stored")
     assert _ticked(engine) == ["d3-shower"]
     button.click()  # and undone
-    for _ in range(50):
-        if not _ticked(engine):
-            break
-        phone.wait_for_timeout(100)
+    until(lambda: not _ticked(engine), phone, "the tick to be undone")
     assert _ticked(engine) == []
 
 
@@ -209,7 +203,7 @@ def test_an_item_ticked_off_offline_waits_on_the_phone_and_is_sent_once(
     waiting.wait_for(state="visible")
     phone.context.set_offline(False)
     phone.evaluate("window.dispatchEvent(new Event('online'))")
-    waiting.wait_for(state="hidden", timeout=10_000)
+    waiting.wait_for(state="hidden")
     assert _ticked(engine) == ["d3-shower"]
     phone.goto(f"{live_server.url}/today")
     phone.evaluate("navigator.serviceWorker.ready.then(r => r.active.postMessage('send-waiting'))")
@@ -226,8 +220,7 @@ def test_warning_signs_open_offline(phone, live_server, factory):
     phone.evaluate("navigator.serviceWorker.ready.then(() => true)")
     phone.reload()
     phone.wait_for_function(
-        "caches.open('pages-v4').then(c => c.match('/warning-signs')).then(Boolean)",
-        timeout=10_000,
+        "caches.open('pages-v4').then(c => c.match('/warning-signs')).then(Boolean)"
     )
     phone.context.set_offline(True)
     phone.goto(f"{live_server.url}/warning-signs")
@@ -248,7 +241,7 @@ def test_push_that_cannot_reach_a_push_service_fails_kindly(phone, live_server, 
     assert phone.locator("#push-unsupported").is_hidden()
     phone.context.grant_permissions(["notifications"])
     on.click()
-    phone.locator("#push-failed").wait_for(state="visible", timeout=30_000)
+    phone.locator("#push-failed").wait_for(state="visible")
     assert on.is_visible() and phone.locator("#push-off").is_hidden()
     assert _subscriptions(engine) == 0
 
@@ -258,7 +251,7 @@ def test_push_blocked_by_the_patient_says_where_to_allow_it(phone, live_server, 
     phone.evaluate("navigator.serviceWorker.ready.then(() => true)")
     phone.goto(f"{live_server.url}/settings")
     phone.get_by_role("button", name="Turn on notifications").click()
-    phone.locator("#push-denied").wait_for(state="visible", timeout=10_000)
+    phone.locator("#push-denied").wait_for(state="visible")
     assert "phone's settings" in phone.locator("#push-denied").inner_text()
     assert _subscriptions(engine) == 0
 
