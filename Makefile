@@ -22,7 +22,7 @@ PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/aftercare_test
 install: $(STAMP)
 
 # pip itself, setuptools and hatchling come first, from wheels only, so that what is built
-# afterwards (Aftercare itself, http-ece's source archive) is built with those locked
+# afterwards (Aftercare itself; for the tests, http-ece's source archive) is built with those locked
 # versions (--no-build-isolation) rather than with build tools pip would fetch unchecked.
 $(STAMP): requirements/build.lock requirements/runtime.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11) and \

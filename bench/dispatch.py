@@ -14,10 +14,12 @@ a process of its own with the real channels (RFC 8291 encryption, VAPID).
 2. 1,000 patients press "send me a test notification" on a real `aftercare serve`
    (jobs on, default settings): the time until the last one reaches the push service,
    against one bare round trip to that push service (goal: 15 s, i.e. <= 150 x 100 ms).
-3. 100,000 push reminders, one dispatcher, 200 sends in flight: rate against the CPU
+3. 100,000 push reminders, one dispatcher, 500 sends in flight: rate against the CPU
    floor of (1) with a reused JWT (goal: 1,500/s against the issue's 4,200/s, >= 0.36).
-   At 100 ms a message 1,500/s needs at least 150 in flight (Little's law); the
-   default, 50, tops out at 500/s: that is (4).
+   At 100 ms a message 1,500/s needs at least 150 in flight (Little's law) and 2,800/s
+   (0.36 of this machine's floor) 280; the default, 50, tops out at 500/s: that is (4).
+   The channel encrypts with its own RFC 8291 code; the floor stays http_ece's, the
+   library the issue measured it with.
 4. The same with two dispatchers against one, at the default 50 in flight (goal >= 1.6).
 5. E-mail, one dispatcher, 8 SMTP connections: rate against a bare smtplib loop on one
    kept-open connection to the same relay (goal: 300/s at 20 ms a message, i.e. >= 6 x).
@@ -66,6 +68,8 @@ BENCH = "dispatch"
 PATIENTS = 1_000
 PUSH_LATENCY_S = 0.1
 RELAY_LATENCY_S = 0.02
+# Sends in flight for the one-dispatcher push throughput (AFTERCARE_DISPATCH_CONCURRENCY).
+FLIGHT = 500
 AFTERCARE = str(Path(sys.executable).parent / "aftercare")
 PAYLOAD = json.dumps(
     {"title": "Care", "body": "You have a new reminder", "url": "https://x/today", "tag": "r1"}
@@ -584,20 +588,22 @@ def main() -> None:
     due = datetime.now(UTC) - timedelta(seconds=30)
     push.reset()
     add_reminders(url, patients, args.push, due)
-    seconds = run_dispatchers(url, 1, 200)
+    seconds = run_dispatchers(url, 1, FLIGHT)
     sent, twice = push.counts()
     rate = args.push / seconds
     print(
-        f"{args.push:,} push reminders, one dispatcher, 200 in flight: {seconds:.1f} s, "
+        f"{args.push:,} push reminders, one dispatcher, {FLIGHT} in flight: {seconds:.1f} s, "
         f"{rate:,.0f}/s ({sent:,} received, {twice} twice) = {rate / floor_rate:.2f} of the CPU "
         "floor   (goal 1,500/s: >= 0.36)"
     )
     record(
         BENCH,
-        "push reminders a second, one dispatcher (200 in flight)",
+        f"push reminders a second, one dispatcher ({FLIGHT} in flight)",
         rate / floor_rate,
         "×",
-        reference=f"CPU floor, encrypt with a reused JWT ({floor_rate:,.0f}/s)",
+        reference=(
+            f"CPU floor, encrypt with a reused JWT ({floor_rate:,.0f}/s); measured {rate:,.0f}/s"
+        ),
         goal="≥ 0.36× (1,500/s of 4,200/s), each once",
         passed=rate / floor_rate >= 0.36 and sent == args.push and not twice,
     )

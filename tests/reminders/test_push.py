@@ -1,8 +1,8 @@
 """Web push against a push service on 127.0.0.1 and a browser made of real keys.
 
-Nothing is mocked: http_ece encrypts and py_vapid signs for real, the local service
-records what arrived, and the test decrypts and verifies it as a browser and
-a push service would.
+Nothing is mocked: the channel encrypts (RFC 8291) and py_vapid signs for real, the
+local service records what arrived, and the test decrypts it with http_ece, an
+implementation of its own, and verifies it as a browser and a push service would.
 """
 
 import base64
@@ -23,12 +23,14 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Engine, event
 from sqlmodel import Session, select
 
 from aftercare.reminders.channels import Delivery, Message, PushTarget
 from aftercare.reminders.models import ServerKey
-from aftercare.reminders.push import VapidKeys, WebPushChannel, topic, vapid_keys
+from aftercare.reminders.push import VapidKeys, WebPushChannel, encrypt, topic, vapid_keys
 from tests.live import http_server
 
 SUBJECT = "mailto:ops@clinic.example"
@@ -192,6 +194,8 @@ def test_the_browser_decrypts_exactly_the_neutral_message(channel, push_service,
     (received,) = push_service.received
     assert received.path == "/phone"
     assert received.headers["content-encoding"] == "aes128gcm"
+    assert received.headers["content-type"] == "application/octet-stream"
+    assert received.headers["urgency"] == "normal"
     assert MESSAGE.body.encode() not in received.body, "the push service sees only ciphertext"
     assert browser.decrypt(received.body) == {
         "title": MESSAGE.title,
@@ -199,6 +203,45 @@ def test_the_browser_decrypts_exactly_the_neutral_message(channel, push_service,
         "url": MESSAGE.url,
         "tag": MESSAGE.tag,
     }
+
+
+@settings(max_examples=50, deadline=None)
+@given(plain=st.binary(min_size=1, max_size=3000), salt=st.binary(min_size=16, max_size=16))
+def test_the_encryption_is_byte_for_byte_http_eces_rfc_8291(plain, salt):
+    """Our RFC 8291 encryption, given the same key pair and salt, makes exactly the bytes
+    http_ece (the reference library) makes, and the browser's key opens it. (Never
+    empty: a message is JSON, and http_ece makes no record at all for nothing.)"""
+    browser = Browser.new()
+    ephemeral = ec.generate_private_key(ec.SECP256R1())
+    ours = encrypt(plain, browser.p256dh, b64url_encode(browser.auth), ephemeral, salt)
+    theirs = http_ece.encrypt(
+        plain,
+        private_key=ephemeral,
+        dh=b64url_decode(browser.p256dh),
+        auth_secret=browser.auth,
+        salt=salt,
+        version="aes128gcm",
+    )
+    assert ours == theirs
+    assert (
+        http_ece.decrypt(
+            ours, private_key=browser.private_key, auth_secret=browser.auth, version="aes128gcm"
+        )
+        == plain
+    )
+
+
+def test_each_message_has_a_key_pair_and_a_salt_of_its_own(browser):
+    first = encrypt(b"same", browser.p256dh, b64url_encode(browser.auth))
+    second = encrypt(b"same", browser.p256dh, b64url_encode(browser.auth))
+    assert first[:16] != second[:16], "salt"
+    assert first[21:86] != second[21:86], "the sender's public key"
+
+
+def test_a_point_off_the_curve_is_refused(browser):
+    off_curve = b64url_encode(b"\x04" + b"\x01" * 64)
+    with pytest.raises(ValueError):
+        encrypt(b"x", off_curve, b64url_encode(browser.auth))
 
 
 def test_another_browser_cannot_decrypt_the_message(channel, push_service, browser):
