@@ -7,6 +7,7 @@ from sqlalchemy import text
 from sqlmodel import Session, select
 
 from aftercare.accounts.models import Nurse
+from tests.checkins.test_api import body
 from tests.console.conftest import csrf_of, sign_in
 from tests.flags.test_escalation import RED_AT, _alerts, escalate, red_flag  # noqa: F401
 from tests.patients.test_more_pages import _subscription
@@ -80,3 +81,68 @@ def test_a_nurse_with_alerts_on_gets_a_waiting_red_flag_by_push_too(
     assert channels == ["email", "push"]
     others = {row.channel for row in _alerts(engine) if row.nurse_id != ines}
     assert others == {"email"}
+
+
+# --- Name and language ---
+
+
+def _save(console, **fields):
+    return console.post("/console/account", **fields)
+
+
+def test_the_nurse_sets_a_name_colleagues_see_instead_of_the_e_mail(console, factory, client):
+    assert _save(console, display_name="  Inès   Martin ", language="").status_code == 303
+    page = console.client.get("/console/account?saved=1").text
+    assert 'value="Inès Martin"' in page and "Saved." in page
+    assert "Inès Martin</a>" in console.client.get("/console/queue").text, "the header says who"
+    # On a flag the nurse acknowledges, colleagues read the name, not the address.
+    patient = factory.patient_headers(factory.enrolment(factory.nurse()))
+    client.post("/api/v1/me/checkins", json=body(pain=9), headers=patient)
+    (flag,) = client.get("/api/v1/flags", headers=console.nurse.headers).json()["items"]
+    acknowledged = console.post(f"/console/flags/{flag['id']}/acknowledge", next="/console/queue")
+    assert acknowledged.status_code == 303
+    queue = console.client.get("/console/queue").text
+    assert "Acknowledged by Inès Martin" in queue and console.nurse.email not in queue
+
+
+def test_the_console_speaks_the_nurses_language_whatever_the_browser_asks(console):
+    english = {"Accept-Language": "en-GB,en;q=0.9"}
+    assert '<html lang="en"' in console.client.get("/console/queue", headers=english).text
+    assert _save(console, display_name="", language="fr").status_code == 303
+    page = console.client.get("/console/queue", headers=english).text
+    assert '<html lang="fr"' in page and "En attente" in page
+    assert _save(console, display_name="", language="").status_code == 303
+    assert '<html lang="en"' in console.client.get("/console/queue", headers=english).text
+
+
+def test_a_wrong_name_or_language_is_refused_with_its_field_and_nothing_changes(console, engine):
+    too_long = _save(console, display_name="x" * 81, language="fr")
+    assert too_long.status_code == 422 and 'id="a-name-error"' in too_long.text
+    unknown = _save(console, display_name="Inès", language="de")
+    assert unknown.status_code == 422 and 'id="a-language-error"' in unknown.text
+    hidden = _save(console, display_name="In\u200bès", language="")
+    assert hidden.status_code == 422 and 'id="a-name-error"' in hidden.text
+    with Session(engine) as session:
+        nurse = session.exec(select(Nurse).where(Nurse.email == console.nurse.email)).one()
+        assert (nurse.display_name, nurse.language) == ("", None)
+
+
+def test_a_french_patients_reasons_reach_an_english_nurse_in_english(console, factory, client):
+    _save(console, display_name="", language="en")
+    enrolment = factory.enrolment(console.nurse, language="fr")
+    patient = factory.patient_headers(enrolment)
+    answer = client.post(
+        "/api/v1/me/checkins",
+        json=body(pain=9, allergy="rash", wants_contact=True),
+        headers=patient,
+    )
+    assert answer.status_code == 201
+    french = [reason["message"] for reason in answer.json()["reasons"]]
+    assert french, "the patient was told why, in French"
+    french_page = {"Accept-Language": "fr"}
+    for path in ("/console/queue", f"/console/patients/{enrolment.id}"):
+        page = console.client.get(path, headers=french_page).text
+        assert '<html lang="en"' in page
+        for message in french:
+            assert message not in page, f"{path} shows the patient's French reason"
+    assert "Rash or hives" in console.client.get(f"/console/patients/{enrolment.id}").text

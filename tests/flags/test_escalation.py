@@ -5,8 +5,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 from sqlalchemy import update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
+from aftercare.accounts.models import Nurse
 from aftercare.flags.tasks import escalate_red_flags
 from aftercare.reminders.models import Reminder
 from aftercare.writer import make_writer
@@ -111,4 +112,21 @@ def test_the_alert_reaches_the_nurses_with_no_patient_detail(
     assert all("other@south" not in r for r in recipients)
     message = email.sent[0].message
     assert message.body == "A red flag is waiting for acknowledgement"
+    assert message.title == "Red flag waiting 15 min", "the subject says what waits, how long"
     assert "A.B." not in message.body + message.title and message.url.endswith("/console")
+
+
+def test_the_alert_is_in_each_nurses_language_and_says_the_second_wait(
+    engine, escalate, red_flag, dispatcher
+):
+    with Session(engine) as session:
+        session.execute(
+            update(Nurse).where(col(Nurse.email) == "leo@north.example").values(language="fr")
+        )
+        session.commit()
+    escalate(RED_AT + timedelta(minutes=31))  # straight to the second level: twice the target
+    dispatcher.sweep(RED_AT + timedelta(minutes=31, seconds=5))
+    sent = {delivery.email: delivery.message for delivery in dispatcher.channels["email"].sent}
+    assert sent["leo@north.example"].title == "Alerte rouge en attente depuis 30 min"
+    assert sent["leo@north.example"].body == "Une alerte rouge attend d'être prise en compte"
+    assert sent["ines@north.example"].title == "Red flag waiting 30 min"

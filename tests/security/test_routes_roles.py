@@ -231,6 +231,7 @@ ROUTES: dict[tuple[str, str], Entry] = {
     ),
     ("POST", "/console/flags/{flag_id}/resolve"): nurse(form=lambda w: _RESOLVE),
     ("GET", "/console/account"): nurse(),
+    ("POST", "/console/account"): nurse(form=lambda w: {"display_name": "A", "language": ""}),
     ("POST", "/console/push"): nurse(json=_subscription),
     ("POST", "/console/push/off"): nurse(json=lambda w: _ENDPOINT),
     ("GET", "/console/patients"): nurse(),

@@ -1,6 +1,8 @@
 import uuid
 from datetime import datetime, time
+from typing import Any
 
+from sqlalchemy import func
 from sqlmodel import Field, SQLModel
 
 from aftercare.dbtypes import UTCDateTime, utc_now
@@ -39,6 +41,20 @@ class Nurse(SQLModel, table=True):
     is_admin: bool = False
     is_active: bool = True
     created_at: datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
+    # How colleagues see this nurse across the console (the e-mail address until set).
+    display_name: str = Field(default="", max_length=80)
+    # The console's language and the alerts'; None: the browser's.
+    language: str | None = Field(default=None, max_length=5)
+
+    @property
+    def shown_name(self) -> str:
+        return self.display_name or self.email
+
+
+def shown_name(nurse: Any) -> Any:
+    """A nurse (the class or an alias of it) as colleagues see them, as a SQL expression:
+    the display name, else the e-mail address."""
+    return func.coalesce(func.nullif(nurse.display_name, ""), nurse.email)
 
 
 class AccessToken(SQLModel, table=True):

@@ -31,6 +31,13 @@ class ShownAnswer:
     reasons: list[Reason]
     calls: tuple[str, ...]  # "clinic" and/or "emergency", the first being the one to call first
     flag_open: bool  # no nurse has seen it yet
+    seen_by_clinic_at: datetime | None  # in the patient's zone
+
+    @property
+    def seen_by_clinic_same_day(self) -> bool:
+        return self.seen_by_clinic_at is not None and (
+            self.seen_by_clinic_at.date() == self.recorded_at.date()
+        )
 
     @property
     def severity(self) -> str:
@@ -67,12 +74,14 @@ def _shown(
     session: Session, row: CheckIn, patient: Patient, protocol: Protocol | None
 ) -> ShownAnswer:
     flag_status = session.exec(select(Flag.status).where(Flag.checkin_id == row.id)).first()
+    zone = ZoneInfo(patient.timezone)
     return ShownAnswer(
         checkin=row,
-        recorded_at=row.recorded_at.astimezone(ZoneInfo(patient.timezone)),
+        recorded_at=row.recorded_at.astimezone(zone),
         reasons=[Reason.model_validate(reason) for reason in row.reasons],
         calls=_calls(row, protocol, patient.language),
         flag_open=flag_status == "open",
+        seen_by_clinic_at=row.clinic_seen_at.astimezone(zone) if row.clinic_seen_at else None,
     )
 
 

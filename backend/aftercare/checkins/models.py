@@ -28,6 +28,9 @@ class CheckIn(SQLModel, table=True):
     # When the patient saw the answer; a check-in sent later from the phone's
     # queue is answered on Today until then.
     answer_seen_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # When the clinic first saw it (a nurse acknowledged its flag or opened the patient's
+    # page): the patient's phone says so, never who.
+    clinic_seen_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     day: int
     # The answers; None once the patient was anonymised (aftercare.privacy.retention).
     pain: int | None

@@ -61,6 +61,8 @@ class CheckInPublic(BaseModel):
     severity: Severity
     reasons: list[Reason]
     advice: str
+    # When the clinic first saw it (in the patient's time zone), or null: never who.
+    seen_by_clinic_at: datetime | None = None
 
 
 class CheckInList(BaseModel):

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, insert
 from sqlalchemy import select as select_columns
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, select, update
 
 from aftercare.accounts.models import AccessToken, Clinic
 from aftercare.accounts.security import token_digest
@@ -247,6 +247,29 @@ def _answer(
     )
 
 
+def mark_seen_by_clinic(db: Session, checkin_ids: list[uuid.UUID], now: datetime) -> None:
+    """Note that the clinic has seen these check-ins (the first time only); the caller commits.
+
+    A check-in whose flag is still open is not seen until a nurse acknowledges it: until
+    then the patient's phone keeps its instruction ("Please call now") and nothing else.
+    """
+    if checkin_ids:
+        flag_open = (
+            select(Flag.id)
+            .where(col(Flag.checkin_id) == CheckIn.id, col(Flag.status) == "open")
+            .exists()
+        )
+        db.exec(
+            update(CheckIn)
+            .where(
+                col(CheckIn.id).in_(checkin_ids),
+                col(CheckIn.clinic_seen_at).is_(None),
+                ~flag_open,
+            )
+            .values(clinic_seen_at=now)
+        )
+
+
 def history(session: Session, patient: Patient, limit: int, offset: int) -> list[CheckInPublic]:
     zone = ZoneInfo(patient.timezone)
     rows = session.exec(
@@ -261,6 +284,9 @@ def history(session: Session, patient: Patient, limit: int, offset: int) -> list
             {
                 **row.model_dump(exclude={"body_digest", "patient_id", "received_at"}),
                 "recorded_at": row.recorded_at.astimezone(zone),
+                "seen_by_clinic_at": (
+                    row.clinic_seen_at.astimezone(zone) if row.clinic_seen_at else None
+                ),
             }
         )
         for row in rows

@@ -19,14 +19,14 @@ from aftercare.console.patient_forms import (
     renumber,
 )
 from aftercare.console.session import ConsoleUser
-from aftercare.console.web import ConsoleDep, audit, render
+from aftercare.console.web import ConsoleDep, audit, console_language, render
 from aftercare.deps import NowDep, ProtocolsDep, SessionDep, SettingsDep
 from aftercare.i18n import SUPPORTED_LANGUAGES, _, gettext_for
 from aftercare.patients.qr import qr_svg
 from aftercare.patients.schemas import EnrollmentPublic
 from aftercare.patients.service import create_patient
 from aftercare.protocols.loader import Protocol
-from aftercare.web import browser_language, check_csrf
+from aftercare.web import check_csrf
 
 router = APIRouter(include_in_schema=False)
 
@@ -75,7 +75,7 @@ def show_enrolment(
     return render(
         request, user, "console/enrolled.html",
         patient_id=patient_id, alias=alias, enrollment=enrollment, reissued=reissued,
-        qr=handover(enrollment, browser_language(request)),
+        qr=handover(enrollment, console_language(request, user)),
     )  # fmt: skip
 
 
@@ -91,7 +91,7 @@ def _form_page(
         request, user, "console/enrol.html",
         status.HTTP_422_UNPROCESSABLE_CONTENT if errors else status.HTTP_200_OK,
         form=form, rows=form.rows(), errors=errors, zones=zone_names(),
-        procedures=procedure_choices(protocols, browser_language(request)),
+        procedures=procedure_choices(protocols, console_language(request, user)),
         languages=[(code, LANGUAGE_NAMES.get(code, code)) for code in SUPPORTED_LANGUAGES],
     )  # fmt: skip
 
@@ -99,12 +99,12 @@ def _form_page(
 @router.get("/console/enrol", response_model=None)
 def enrol_page(request: Request, user: ConsoleDep, protocols: ProtocolsDep) -> Response:
     """An empty enrolment form: the clinic's zone, the first procedure's hours."""
-    choices = procedure_choices(protocols, browser_language(request))
+    choices = procedure_choices(protocols, console_language(request, user))
     first = choices[0] if choices else {"id": "", "wake_time": "", "sleep_time": ""}
     form = EnrolForm(
         protocol=first["id"],
         timezone=user.clinic.timezone,
-        language=browser_language(request),
+        language=console_language(request, user),
         wake_time=first["wake_time"],
         sleep_time=first["sleep_time"],
         item_reminder=[str(row) for row in range(3)],
@@ -124,7 +124,7 @@ def enrol(
 ) -> Response:
     """Enrol through the same schema and service as `POST /api/v1/patients`."""
     check_csrf(request, form.csrf_token)
-    translate = gettext_for(browser_language(request)).gettext
+    translate = gettext_for(console_language(request, user)).gettext
     body, errors = enrolment_body(form, translate)
     if body is None:
         return _form_page(request, user, protocols, form, errors)

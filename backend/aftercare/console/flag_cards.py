@@ -17,7 +17,7 @@ from sqlalchemy import select as select_columns
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
-from aftercare.accounts.models import Clinic, Nurse
+from aftercare.accounts.models import Clinic, Nurse, shown_name
 from aftercare.checkins.rules import Evidence, reason_message
 from aftercare.flags.models import SEVERITY_RANK, Flag
 from aftercare.patients.models import Patient
@@ -170,7 +170,7 @@ def flag_cards(
     )
     acknowledger, resolver = aliased(Nurse), aliased(Nurse)
     rows = session.execute(
-        select_columns(Flag, Patient, col(acknowledger.email), col(resolver.email))
+        select_columns(Flag, Patient, shown_name(acknowledger), shown_name(resolver))
         .select_from(page)
         .join(Flag, col(Flag.id) == page.c.id)
         .join(Patient, col(Patient.id) == Flag.patient_id)

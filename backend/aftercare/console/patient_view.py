@@ -21,7 +21,7 @@ from aftercare.checkins.schemas import CheckInPublic
 from aftercare.checkins.service import history, recovery_day_at
 from aftercare.flags.models import Flag
 from aftercare.flags.schemas import FlagPublic
-from aftercare.flags.service import queue
+from aftercare.flags.service import queue, reasons_in
 from aftercare.i18n import _, gettext_for
 from aftercare.messages.models import Message
 from aftercare.patients.models import Patient
@@ -208,7 +208,9 @@ def patient_facts(
         ).all()
     )
     checkins_kept = Progress(done=len(kept_days & set(pain_by_day)), due=len(kept_days))
-    timeline = history(session, patient, limit=TIMELINE_SIZE, offset=0)
+    timeline = _in_language(
+        session, history(session, patient, limit=TIMELINE_SIZE, offset=0), protocol, language
+    )
     chart, chart_text = _chart(pain_by_day, patient.plan_days, language)
     flags = _flags(session, patient, protocols, language)
     return PatientFacts(
@@ -266,6 +268,29 @@ def _chart(pain_by_day: dict[int, int | None], days: int, language: str) -> tupl
         ": " + summary if summary else ": " + translate(_("no check-in yet"))
     )
     return pain_chart(points, days, text, width=480), text
+
+
+def _in_language(
+    session: Session, timeline: list[CheckInPublic], protocol: Protocol | None, language: str
+) -> list[CheckInPublic]:
+    """The check-ins with their reasons in the nurse's language, not the patient's: worded
+    again from their flags' evidence (a check-in with reasons always has a flag)."""
+    flagged = [checkin.id for checkin in timeline if checkin.reasons]
+    if not flagged:
+        return timeline
+    evidence = dict(
+        session.execute(
+            select_columns(col(Flag.checkin_id), col(Flag.reasons)).where(
+                col(Flag.checkin_id).in_(flagged)
+            )
+        ).all()
+    )
+    return [
+        checkin.model_copy(update={"reasons": reasons_in(evidence[checkin.id], protocol, language)})
+        if checkin.id in evidence
+        else checkin
+        for checkin in timeline
+    ]
 
 
 def _flags(

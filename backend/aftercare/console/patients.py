@@ -10,11 +10,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
+from aftercare.checkins.service import mark_seen_by_clinic
 from aftercare.console.enrol import LANGUAGE_NAMES, show_enrolment, zone_names
 from aftercare.console.patient_forms import FieldErrors, SurgeryForm, errors_of, surgery_change
 from aftercare.console.patient_view import patient_facts, patient_list
 from aftercare.console.session import ConsoleUser
-from aftercare.console.web import ConsoleDep, audit, render
+from aftercare.console.web import ConsoleDep, audit, console_language, render
 from aftercare.deps import NowDep, ProtocolsDep, SessionDep, SettingsDep
 from aftercare.i18n import gettext_for
 from aftercare.patients.endpoints import still_in_care
@@ -22,7 +23,7 @@ from aftercare.patients.models import Patient
 from aftercare.patients.service import clinic_patient, reissue_code, reschedule
 from aftercare.protocols.loader import Protocol
 from aftercare.reminders.service import queue_test
-from aftercare.web import browser_language, check_csrf
+from aftercare.web import check_csrf
 
 router = APIRouter(include_in_schema=False)
 
@@ -62,7 +63,7 @@ def patients_page(
     """The clinic's patients, newest surgery first, 50 a page, searchable by alias."""
     number = int(page) if page.isdigit() and 0 < int(page) <= 100_000 else 1
     listing = patient_list(
-        session, user.clinic.id, protocols, browser_language(request), now, q[:40], number
+        session, user.clinic.id, protocols, console_language(request, user), now, q[:40], number
     )
     return render(request, user, "console/patients.html", listing=listing, q=q[:40])
 
@@ -79,7 +80,7 @@ def _patient_page(
     surgery_errors: FieldErrors | None = None,
 ) -> Response:
     """Render the page, then record the view: whoever saw the record is in the audit trail."""
-    facts = patient_facts(session, patient, protocols, browser_language(request), now)
+    facts = patient_facts(session, patient, protocols, console_language(request, user), now)
     local = facts.surgery_at
     response = render(
         request, user, "console/patient.html",
@@ -94,6 +95,8 @@ def _patient_page(
         surgery_errors=surgery_errors or {},
     )  # fmt: skip
     audit(session, request, user, now, "patient.viewed", "patient", patient.id)
+    # The check-ins on the page were seen: the patient's phone will say so.
+    mark_seen_by_clinic(session, [checkin.id for checkin in facts.timeline], now)
     session.commit()
     return response
 
@@ -145,7 +148,7 @@ def move_surgery(
     """Move the surgery as `PATCH /api/v1/patients/{id}` does: the plan and reminders follow."""
     check_csrf(request, form.csrf_token)
     patient = still_in_care(own_patient(session, user, patient_id))
-    translate = gettext_for(browser_language(request)).gettext
+    translate = gettext_for(console_language(request, user)).gettext
     changes, errors = surgery_change(form, translate)
     if changes is None:
         return _patient_page(request, user, session, protocols, now, patient, "", form, errors)

@@ -22,13 +22,13 @@ from starlette.concurrency import run_in_threadpool
 
 from aftercare.console.flag_cards import PAGE, flag_cards, queue_counts, read_counts
 from aftercare.console.session import ConsoleUser
-from aftercare.console.web import ConsoleDep, render
+from aftercare.console.web import ConsoleDep, console_language, render
 from aftercare.deps import NowDep, ProtocolsDep, SessionDep, client_of
 from aftercare.flags import service
 from aftercare.flags.schemas import Outcome
 from aftercare.i18n import _, gettext_for
 from aftercare.protocols.loader import Protocol
-from aftercare.web import browser_language, check_csrf
+from aftercare.web import check_csrf
 from aftercare.writer import Writer
 
 router = APIRouter(include_in_schema=False)
@@ -54,7 +54,7 @@ def _queue_values(
 ) -> dict[str, Any]:
     """What the queue page and its list fragment show."""
     cards = flag_cards(
-        session, user.clinic, protocols, browser_language(request), now, offset=offset
+        session, user.clinic, protocols, console_language(request, user), now, offset=offset
     )
     counts = queue_counts(session, user.clinic.id)
     here = f"{QUEUE}?offset={offset}" if offset else QUEUE
@@ -77,8 +77,8 @@ def _offset(raw: str | None) -> int | None:
     return int(raw)
 
 
-def _problem(request: Request, message: str, **values: object) -> str:
-    return gettext_for(browser_language(request)).gettext(message) % values
+def _problem(request: Request, user: ConsoleUser, message: str, **values: object) -> str:
+    return gettext_for(console_language(request, user)).gettext(message) % values
 
 
 @router.get("/console/queue", response_model=None)
@@ -93,7 +93,7 @@ def queue_page(
     """The clinic's waiting flags, a page of 50 at a time."""
     start = _offset(offset)
     if start is None:
-        problem = _problem(request, _("Offset: give a whole number, 0 or more."))
+        problem = _problem(request, user, _("Offset: give a whole number, 0 or more."))
         values = _queue_values(request, user, session, protocols, now, 0)
         return render(request, user, "console/queue.html", status.HTTP_422_UNPROCESSABLE_CONTENT,
                       problem=problem, **values)  # fmt: skip
@@ -189,7 +189,7 @@ def _act(
 ) -> Response:
     flag_id = _flag_id(raw_id)
     writer: Writer = request.app.state.writer
-    language = browser_language(request)
+    language = console_language(request, user)
     try:
         if flag_id is None:
             raise service.FlagNotFound(raw_id)
@@ -197,10 +197,10 @@ def _act(
                        note, outcome=outcome, client=client_of(request))  # fmt: skip
     except service.FlagNotFound:
         return render(request, user, "console/queue.html", status.HTTP_404_NOT_FOUND,
-                      problem=_problem(request, _("Not found")),
+                      problem=_problem(request, user, _("Not found")),
                       **_queue_values(request, user, session, protocols, now, 0))  # fmt: skip
     except service.FlagAlreadyResolved:
-        problem = _problem(request, _("This flag is already resolved"))
+        problem = _problem(request, user, _("This flag is already resolved"))
         return render(request, user, "console/queue.html", status.HTTP_409_CONFLICT,
                       problem=problem,
                       **_queue_values(request, user, session, protocols, now, 0))  # fmt: skip
@@ -242,9 +242,9 @@ def resolve(
     chosen = _OUTCOMES.get(outcome or "")
     problem = None
     if chosen is None:
-        problem = _problem(request, _("Outcome: choose what was done."))
+        problem = _problem(request, user, _("Outcome: choose what was done."))
     elif len(text) > NOTE_MAX:
-        problem = _problem(request, _("Note: at most %(max)s characters."), max=NOTE_MAX)
+        problem = _problem(request, user, _("Note: at most %(max)s characters."), max=NOTE_MAX)
     if problem is not None:
         values = _queue_values(request, user, session, protocols, now, 0)
         return render(request, user, "console/queue.html", status.HTTP_422_UNPROCESSABLE_CONTENT,

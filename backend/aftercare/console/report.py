@@ -8,10 +8,9 @@ from fastapi.responses import Response
 
 from aftercare.console.bars import bar_chart
 from aftercare.console.reporting import DEFAULT_WEEKS, MAX_WEEKS, Report, clinic_report, csv_rows
-from aftercare.console.web import ConsoleDep, audit, render
+from aftercare.console.web import ConsoleDep, audit, console_language, render
 from aftercare.deps import NowDep, SessionDep
 from aftercare.i18n import gettext_for
-from aftercare.web import browser_language
 
 router = APIRouter(include_in_schema=False)
 
@@ -68,7 +67,7 @@ def report_page(
     report = clinic_report(session, user.clinic, now, count)
     audit(session, request, user, now, "report.viewed", "clinic", user.clinic.id, weeks=count)
     session.commit()
-    charts = _charts(report, browser_language(request))
+    charts = _charts(report, console_language(request, user))
     return render(request, user, "console/report.html", report=report, weeks=count,
                   max_weeks=MAX_WEEKS, charts=charts)  # fmt: skip
 

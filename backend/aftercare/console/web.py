@@ -54,6 +54,14 @@ ConsoleDep = Annotated[ConsoleUser, Depends(current_console_user)]
 AdminDep = Annotated[ConsoleUser, Depends(current_admin)]
 
 
+def console_language(request: Request, user: ConsoleUser | None) -> str:
+    """The nurse's own language (My account), else the browser's: every console page,
+    reason and label is in it, whatever the patient's language."""
+    if user is not None and user.nurse.language:
+        return user.nurse.language
+    return browser_language(request)
+
+
 def render(
     request: Request,
     user: ConsoleUser | None,
@@ -61,8 +69,8 @@ def render(
     code: int = status.HTTP_200_OK,
     **values: Any,
 ) -> HTMLResponse:
-    """A console page in the nurse's browser language; never kept in a cache."""
-    lang = browser_language(request)
+    """A console page in the nurse's language; never kept in a cache."""
+    lang = console_language(request, user)
     unread = getattr(request.state, "unread_messages", 0) if user else 0
     context = page_context(request, lang, user=user, clinic=user.clinic if user else None,
                            unread_messages=unread, **values)  # fmt: skip

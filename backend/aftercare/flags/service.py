@@ -2,7 +2,7 @@
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import select as select_columns
 from sqlalchemy.orm import aliased
@@ -12,6 +12,7 @@ from aftercare.accounts.models import Nurse
 from aftercare.audit.service import record
 from aftercare.checkins.rules import Evidence, reason_message
 from aftercare.checkins.schemas import Reason
+from aftercare.checkins.service import mark_seen_by_clinic
 from aftercare.flags.models import Flag
 from aftercare.flags.schemas import FlagPublic, FlagStatus, Outcome
 from aftercare.patients.models import Patient
@@ -34,6 +35,13 @@ class FlagAlreadyResolved(Exception):
 
 
 def _reasons(flag: Flag, protocol: Protocol | None, language: str) -> list[Reason]:
+    return reasons_in(flag.reasons, protocol, language)
+
+
+def reasons_in(
+    stored: list[dict[str, Any]], protocol: Protocol | None, language: str
+) -> list[Reason]:
+    """A flag's stored evidence worded in the reader's language, answers filled in."""
     rules = {rule.code: rule for rule in protocol.rules} if protocol else {}
     return [
         Reason(
@@ -44,7 +52,7 @@ def _reasons(flag: Flag, protocol: Protocol | None, language: str) -> list[Reaso
                 language,
             ),
         )
-        for raw in flag.reasons
+        for raw in stored
     ]
 
 
@@ -137,7 +145,8 @@ def change(
         if action == "acknowledge" and flag.status == "acknowledged":
             return "unchanged"
         values: dict[str, object] = {}
-        if flag.acknowledged_at is None:
+        first_seen = flag.acknowledged_at is None
+        if first_seen:
             values.update(acknowledged_at=now, acknowledged_by=nurse_id, status="acknowledged")
         if action == "resolve":
             values.update(
@@ -152,6 +161,8 @@ def change(
         )
         if moved.rowcount != 1:
             return "resolved"
+        if first_seen and flag.checkin_id is not None:
+            mark_seen_by_clinic(db, [flag.checkin_id], now)
         detail = {"note": note} if note else {}
         if outcome:
             detail["outcome"] = outcome

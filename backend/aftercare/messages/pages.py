@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from aftercare.accounts.models import Clinic
 from aftercare.console.session import ConsoleUser
-from aftercare.console.web import ConsoleDep
+from aftercare.console.web import ConsoleDep, console_language
 from aftercare.console.web import render as render_console
 from aftercare.deps import NowDep, SessionDep, SettingsDep, client_of
 from aftercare.i18n import _, gettext_for
@@ -27,7 +27,7 @@ from aftercare.patients.models import Patient
 from aftercare.patients.pages import PhoneDep, phone_time, render
 from aftercare.patients.service import clinic_patient
 from aftercare.settings import Settings
-from aftercare.web import browser_language, check_csrf, page_context
+from aftercare.web import check_csrf, page_context
 
 router = APIRouter(include_in_schema=False)
 
@@ -145,7 +145,7 @@ def patient_reply(
 def console_inbox(request: Request, user: ConsoleDep, session: SessionDep) -> HTMLResponse:
     """The clinic's threads: unread patient messages first, then the most recent."""
     threads = service.inbox(session, user.clinic.id)
-    when = clock(browser_language(request), user.clinic.timezone)
+    when = clock(console_language(request, user), user.clinic.timezone)
     return render_console(request, user, "console/messages.html", threads=threads, when=when)
 
 
@@ -166,7 +166,7 @@ def _thread_page(
     error: str | None = None,
 ) -> HTMLResponse:
     entries = service.read_by_nurse(session, patient, user.nurse.id, now, client_of(request))
-    when = clock(browser_language(request), user.clinic.timezone)
+    when = clock(console_language(request, user), user.clinic.timezone)
     code = status.HTTP_422_UNPROCESSABLE_CONTENT if error else status.HTTP_200_OK
     return render_console(
         request, user, "console/thread.html", code, patient=patient, messages=entries,
@@ -199,7 +199,7 @@ def console_write(
     try:
         message = MessageCreate(body=body or "")
     except ValidationError as exc:
-        error = body_problem(exc, browser_language(request))
+        error = body_problem(exc, console_language(request, user))
         return _thread_page(request, user, session, patient, now, body or "", error)
     service.send_by_nurse(session, patient, user.nurse.id, message.body, now, client_of(request))
     return RedirectResponse(

@@ -14,7 +14,7 @@ from sqlalchemy import and_, case, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from aftercare.accounts.models import Nurse
+from aftercare.accounts.models import Nurse, shown_name
 from aftercare.accounts.throttle import at_human_pace
 from aftercare.audit.service import record
 from aftercare.messages.models import Message
@@ -40,7 +40,7 @@ class Entry:
     created_at: datetime
     read_at: datetime | None
     # Only for the console: the patient is never told which nurse wrote.
-    nurse_email: str | None = None
+    nurse_name: str | None = None
 
     def public(self) -> MessagePublic:
         return MessagePublic(
@@ -70,9 +70,9 @@ class ThreadSummary:
     unread: int
 
 
-def _entry(message: Message, nurse_email: str | None = None) -> Entry:
+def _entry(message: Message, nurse_name: str | None = None) -> Entry:
     sender: Sender = "nurse" if message.sender == "nurse" else "patient"
-    return Entry(message.id, sender, message.body, message.created_at, message.read_at, nurse_email)
+    return Entry(message.id, sender, message.body, message.created_at, message.read_at, nurse_name)
 
 
 def _entries(session: Session, patient_id: uuid.UUID, with_nurses: bool) -> list[Entry]:
@@ -84,7 +84,7 @@ def _entries(session: Session, patient_id: uuid.UUID, with_nurses: bool) -> list
         )
         return [_entry(message) for message in rows]
     joined = session.exec(
-        select(Message, Nurse.email)
+        select(Message, shown_name(Nurse))
         .join(Nurse, col(Nurse.id) == Message.nurse_id, isouter=True)
         .where(Message.patient_id == patient_id)
         .order_by(*order)

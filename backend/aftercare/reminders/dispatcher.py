@@ -33,6 +33,7 @@ from sqlmodel import Session, col
 
 from aftercare.accounts.models import Clinic, Nurse
 from aftercare.checkins.models import CheckIn
+from aftercare.i18n import DEFAULT_LANGUAGE
 from aftercare.patients.models import Patient
 from aftercare.reminders import metrics
 from aftercare.reminders.channels import Channel, Delivery, PushTarget, Result
@@ -384,7 +385,8 @@ class _Context:
     """What the re-checks and messages need, loaded for a whole batch in a few queries."""
 
     patients: dict[uuid.UUID, tuple[list[str], str | None, str, datetime, str]]
-    nurses: dict[uuid.UUID, str]
+    # A nurse's e-mail address, language and the clinic's acknowledgement target.
+    nurses: dict[uuid.UUID, tuple[str, str, int]]
     checked_in: set[tuple[uuid.UUID, int]]
     push: dict[tuple[str, uuid.UUID], list[PushTarget]]
 
@@ -413,16 +415,24 @@ class _Context:
                     .where(_any(col(Patient.id), list(patient_ids), engine))
                 ).all()
             }
-            nurses: dict[uuid.UUID, str] = {}
+            nurses: dict[uuid.UUID, tuple[str, str, int]] = {}
             if nurse_ids:  # alerts are rare: most batches have none to look up
-                nurses = dict(
-                    session.execute(
-                        select(col(Nurse.id), col(Nurse.email)).where(
+                nurses = {
+                    nid: (email, language or DEFAULT_LANGUAGE, target)
+                    for nid, email, language, target in session.execute(
+                        select(
+                            col(Nurse.id),
+                            col(Nurse.email),
+                            col(Nurse.language),
+                            col(Clinic.ack_target_minutes),
+                        )
+                        .join(Clinic, col(Clinic.id) == Nurse.clinic_id)
+                        .where(
                             _any(col(Nurse.id), list(nurse_ids), engine),
                             col(Nurse.is_active).is_(True),
                         )
                     ).all()
-                )
+                }
             checked_in: set[tuple[uuid.UUID, int]] = set()
             for chunk in _chunks(sorted(checkin_days, key=str), 400):
                 checked_in.update(
@@ -476,10 +486,13 @@ class _Context:
         ids = tuple(each.id for each in group)
         tag = f"r{row.id}"
         if row.nurse_id is not None:
+            address, nurse_language, target = self.nurses[row.nurse_id]
+            # The first alert goes at the target, the second at twice it (flags.tasks).
+            level = 2 if row.item_key == "escalation-2" else 1
             return Delivery(
                 reminder_id=row.id,
-                message=nurse_alert(base_url, tag),
-                email=self.nurses[row.nurse_id],
+                message=nurse_alert(base_url, tag, nurse_language, level * target),
+                email=address,
                 push=self.push.get(("nurse", row.nurse_id), []),
                 reminder_ids=ids,
             )

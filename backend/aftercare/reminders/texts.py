@@ -16,6 +16,7 @@ _BODIES = {
 }
 _DEFAULT_BODY = _("You have a new reminder")
 _NURSE_ALERT = _("A red flag is waiting for acknowledgement")
+_NURSE_ALERT_TITLE = _("Red flag waiting %(minutes)s min")
 
 
 def ngettext(singular: str, plural: str, count: int) -> tuple[str, str]:
@@ -55,8 +56,10 @@ def patient_message(
     return Message(title=app_name, body=body, url=f"{base_url.rstrip('/')}{page}", tag=tag)
 
 
-def nurse_alert(base_url: str, tag: str) -> Message:
-    # Nurses get no patient detail by e-mail or push either: the console has it.
-    return Message(
-        title="Aftercare", body=_NURSE_ALERT, url=f"{base_url.rstrip('/')}/console", tag=tag
-    )
+def nurse_alert(base_url: str, tag: str, language: str, waiting_minutes: int) -> Message:
+    """An escalation alert in the nurse's language: its title (the e-mail's subject) says
+    what waits and how long; nothing about the patient, which the console shows."""
+    catalog = gettext_for(language)
+    title = catalog.gettext(_NURSE_ALERT_TITLE) % {"minutes": waiting_minutes}
+    body = catalog.gettext(_NURSE_ALERT)
+    return Message(title=title, body=body, url=f"{base_url.rstrip('/')}/console", tag=tag)
