@@ -5,11 +5,12 @@ import hashlib
 import hmac
 import re
 import secrets
-from datetime import date
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from babel.core import negotiate_locale
-from babel.dates import format_skeleton
+from babel.dates import format_date, format_skeleton, format_time, get_timezone_location
 from fastapi import HTTPException, Request, Response, status
 from fastapi.templating import Jinja2Templates
 from jinja2 import pass_context
@@ -44,6 +45,7 @@ def make_templates() -> Jinja2Templates:
     env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.globals["text_direction"] = text_direction
     env.filters["day_date"] = _day_date
+    env.filters["moment"] = _moment
     env.filters["numbers_ltr"] = numbers_ltr
     return templates
 
@@ -52,6 +54,21 @@ def make_templates() -> Jinja2Templates:
 def _day_date(context: Context, day: date) -> str:
     """A plan day's date as the reader says it: "Thu 3 Dec", "jeu. 3 déc."."""
     return format_skeleton("MMMEd", day, locale=context.get("lang", DEFAULT_LANGUAGE))
+
+
+def local_moment(moment: datetime, zone: ZoneInfo | str, language: str) -> str:
+    """A moment as the reader says it, on a named clock: "Dec 3, 2026, 7:39 PM (Paris)",
+    "3 déc. 2026, 19:39 (Paris)"; never an ambiguous "12/3/26"."""
+    zone = ZoneInfo(zone) if isinstance(zone, str) else zone
+    local = moment.astimezone(zone)
+    city = get_timezone_location(zone, locale=language, return_city=True)
+    day = format_date(local, "medium", locale=language)
+    return f"{day}, {format_time(local, 'short', locale=language)} ({city})"
+
+
+@pass_context
+def _moment(context: Context, moment: datetime, zone: ZoneInfo | str) -> str:
+    return local_moment(moment, zone, context.get("lang", DEFAULT_LANGUAGE))
 
 
 # A phone number or any other number, with the spaces and signs inside it.

@@ -209,7 +209,11 @@ def test_the_surgery_time_is_shown_in_the_patients_zone(console, factory):
         console.nurse, surgery_at="2027-03-26T09:30:00+01:00", timezone="America/New_York"
     )
     html = console.client.get(f"/console/patients/{enrolment.id}").text
-    assert "2027-03-26 04:30" in html and "Before surgery" in html
+    assert "Mar 26, 2027, 4:30\u202fAM (New York)" in html and "Before surgery" in html
+    french = console.client.get(
+        f"/console/patients/{enrolment.id}", headers={"Accept-Language": "fr"}
+    ).text
+    assert "26 mars 2027, 04:30 (New York)" in french, "the nurse's language, the zone named"
     assert 'name="surgery_date" value="2027-03-26"' in html.replace('id="surgery_date" ', "")
 
 
@@ -318,7 +322,7 @@ def test_moving_the_surgery_rebuilds_the_plan_and_the_reminders(console, factory
     (row,) = audit_rows(engine, "patient.surgery-moved")
     assert row.client == "testclient" and row.detail["after"].startswith("2027-04-02T14:15")
     page = console.client.get(response.headers["location"])
-    assert "The surgery was moved" in page.text and "2027-04-02 14:15" in page.text
+    assert "The surgery was moved" in page.text and "Apr 2, 2027, 2:15\u202fPM (Paris)" in page.text
 
 
 def moved(**changes: str) -> dict[str, str]:

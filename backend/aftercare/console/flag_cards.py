@@ -10,7 +10,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, func
 from sqlalchemy import select as select_columns
@@ -87,10 +86,8 @@ class FlagCard:
     plan_days: int
     acknowledged_by: str | None
     acknowledged_at: datetime | None
-    acknowledged_local: str | None
     resolved_by: str | None
     resolved_at: datetime | None
-    resolved_local: str | None
     resolution_outcome: str | None
     resolution_note: str | None
 
@@ -117,10 +114,6 @@ def read_counts(engine: Engine, clinic_id: uuid.UUID) -> QueueCounts:
     """The counts in a short session of their own (the live queue polls with it)."""
     with Session(engine) as session:
         return queue_counts(session, clinic_id)
-
-
-def _local(moment: datetime | None, zone: ZoneInfo) -> str | None:
-    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M") if moment else None
 
 
 def _reason_texts(reasons: list[dict[str, Any]], protocol: Protocol | None, lang: str) -> list[str]:
@@ -178,7 +171,6 @@ def flag_cards(
         .outerjoin(resolver, col(resolver.id) == Flag.resolved_by)
         .order_by(page.c.rank.desc(), page.c.created, page.c.id)
     ).all()
-    zone = ZoneInfo(clinic.timezone)
     cards = []
     for flag, patient, acked_by, resolved_by in rows:
         age = max(0, int((now - flag.created_at).total_seconds() // 60))
@@ -200,10 +192,8 @@ def flag_cards(
                 plan_days=patient.plan_days,
                 acknowledged_by=acked_by,
                 acknowledged_at=flag.acknowledged_at,
-                acknowledged_local=_local(flag.acknowledged_at, zone),
                 resolved_by=resolved_by,
                 resolved_at=flag.resolved_at,
-                resolved_local=_local(flag.resolved_at, zone),
                 resolution_outcome=flag.resolution_outcome,
                 resolution_note=flag.resolution_note,
             )

@@ -9,7 +9,6 @@ from datetime import datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_datetime
 from fastapi import APIRouter, Form, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
@@ -27,7 +26,7 @@ from aftercare.patients.models import Patient
 from aftercare.patients.pages import PhoneDep, phone_time, render
 from aftercare.patients.service import clinic_patient
 from aftercare.settings import Settings
-from aftercare.web import check_csrf, page_context
+from aftercare.web import check_csrf, local_moment, page_context
 
 router = APIRouter(include_in_schema=False)
 
@@ -39,7 +38,7 @@ EMPTY = _("Please write a message first.")
 def clock(language: str, timezone: str) -> Callable[[datetime], str]:
     """How a page shows a moment: in the reader's language, on the clock of the given zone."""
     zone = ZoneInfo(timezone)
-    return lambda moment: format_datetime(moment, "short", tzinfo=zone, locale=language)
+    return lambda moment: local_moment(moment, zone, language)
 
 
 def body_problem(exc: ValidationError, language: str) -> str:
