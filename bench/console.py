@@ -18,8 +18,12 @@ nothing of ours: not our schema, not our indexes. A bare SQL query of the same s
 was the other choice, and was not taken because it would run on our tables with our
 indexes, so a missing index would slow the reference as much as the page and hide.
 
-Figure: each page's median with the full database as a multiple of the bare page's
-median. The issue-era goal was "under 50 ms each" (issue 6); over two runs when this
+Figures: each page's median with the full database as a multiple of the bare page's
+median; and (issue 13's budget, its own definition) as a multiple of the same page's
+median on the empty database, goal 1.5. The queue shows one card per patient; the bulk
+load writes each loaded flag's queue card as the app keeps it.
+
+The issue-era goal was "under 50 ms each" (issue 6); over two runs when this
 bench was moved to it (2 shared AMD EPYC cores), the bare page's median was 1.7-3.0 ms,
 2.0 ms in the middle, so 50 ms is 25 times it, the goal recorded. The absolute times
 are still printed beside the old goal, and so is the old ratio full/empty, which shows
@@ -58,6 +62,9 @@ AFTERCARE = str(Path(sys.executable).parent / "aftercare")
 PG_URL = "postgresql://postgres@127.0.0.1:5432/aftercare_benchb_console"
 EMAIL, PASSWORD = "bench@clinic.example", "bench-password-long"
 BENCH = "console"
+# 100,000 patients, 1,000,000 check-ins and 10,000 open flags cost a page at most this many
+# times what it costs on an empty database (issue 13).
+GOAL_FULL_EMPTY = 1.5
 GOAL_MS = 50.0  # the issue-era goal, printed
 GOAL_RATIO = 25.0  # of the bare page's median: the docstring says why
 REFERENCE = "bare FastAPI app answering a page of the same size, same uvicorn set-up, same run"
@@ -259,9 +266,13 @@ def rows(clinic: str, patients: int, checkins_each: int, flags: int) -> Iterator
                               "bench")  # fmt: skip
         if n < flags:
             severity = "red" if n % 5 == 0 else "amber"
+            raised = now - timedelta(minutes=n % 600)
             yield "flag", (uuid.uuid4(), clinic, patient, last, severity,
                            2 if severity == "red" else 1, "open", REASONS[severity],
-                           now - timedelta(minutes=n % 600), 0)  # fmt: skip
+                           raised, 0)  # fmt: skip
+            # The patient's queue card, as the app keeps it beside their flags.
+            yield "queue_card", (patient, clinic, 0 if severity == "red" else 1, 1, 1, raised,
+                                 raised, raised)  # fmt: skip
 
 
 COLUMNS = {
@@ -273,6 +284,8 @@ COLUMNS = {
     "body_digest",
     "flag": "id, clinic_id, patient_id, checkin_id, severity, severity_rank, status, reasons, "
     "created_at, escalations",
+    "queue_card": "patient_id, clinic_id, severity_order, unacknowledged, waiting, sort_at, "
+    "oldest_unacknowledged_at, updated_at",
 }
 
 
@@ -326,7 +339,7 @@ def _load_postgres(url: str, patients: int, checkins_each: int, flags: int) -> N
         pending: dict[str, list[tuple]] = {name: [] for name in COLUMNS}
         for table, values in rows(str(clinic[0]), patients, checkins_each, flags):
             pending[table].append(values)
-        for table in ("patient", "checkin", "flag"):
+        for table in ("patient", "checkin", "flag", "queue_card"):
             with conn.cursor().copy(f"COPY {table} ({COLUMNS[table]}) FROM STDIN") as copy:
                 for values in pending[table]:
                     copy.write_row(values)
@@ -406,6 +419,11 @@ def main() -> None:
         database = "SQLite" if kind == "sqlite" else "PostgreSQL"
         record(BENCH, f"{page} page, {database}, {args.patients:,} patients", ratio, "×",
                reference=REFERENCE, goal=f"≤ {GOAL_RATIO:g}×", passed=ok)  # fmt: skip
+        # Issue 13's budget: what the data costs, the same page on the empty database
+        # measured in the same run being the reference (the issue's own definition).
+        record(BENCH, f"{page} page, {database}, full database against empty", f / e, "×",
+               reference="the same page on the empty database, same run",
+               goal=f"≤ {GOAL_FULL_EMPTY:g}×", passed=f / e <= GOAL_FULL_EMPTY)  # fmt: skip
 
 
 if __name__ == "__main__":

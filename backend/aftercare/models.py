@@ -5,7 +5,7 @@ from sqlmodel import SQLModel
 from aftercare.accounts.models import AccessToken, AuthFailure, Clinic, Nurse
 from aftercare.audit.models import AuditEvent
 from aftercare.checkins.models import CheckIn
-from aftercare.flags.models import Flag
+from aftercare.flags.models import Flag, QueueCard
 from aftercare.messages.models import Message
 from aftercare.patients.models import EnrollmentCode, Patient
 from aftercare.plans.models import PlanItem
@@ -26,6 +26,7 @@ __all__ = [
     "Patient",
     "PlanItem",
     "PushSubscription",
+    "QueueCard",
     "Reminder",
     "ServerKey",
     "metadata",

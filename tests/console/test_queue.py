@@ -257,21 +257,91 @@ def test_next_goes_back_to_a_console_page_only(
     assert response.headers["location"] == location
 
 
-def test_the_first_50_then_show_more(console: Console, factory: Factory) -> None:
-    headers = patient(factory, console.nurse, "MANY")
+def test_the_first_50_patients_then_show_more(console: Console, factory: Factory) -> None:
     for minutes in range(55, 0, -1):
-        flag(console.client, headers, minutes_ago=minutes, pain=7)
+        flag(console.client, patient(factory, console.nurse, f"P{minutes:02d}"), minutes, pain=7)
 
     first = console.client.get("/console/queue").text
     assert len(cards(first)) == 50
     assert 'href="/console/queue?offset=50">Show more' in first
-    assert "Showing 1–50 of 55" in first
+    assert "Showing 1–50 of 55" in first and "55 patients waiting" in first
     more = console.client.get("/console/queue?offset=50").text
     assert len(cards(more)) == 5 and "Show more" not in more
     assert "Raised 1 min ago" in more  # the newest come last
     fragment = console.client.get("/console/queue/list?offset=50")
     assert fragment.status_code == 200 and "<html" not in fragment.text
     assert len(cards(fragment.text)) == 5
+
+
+def test_one_card_per_patient_with_every_reason_newest_first_and_the_worst_severity(
+    console: Console, factory: Factory
+) -> None:
+    client, nurse = console.client, console.nurse
+    worse = patient(factory, nurse, "WORSE")
+    flag(client, worse, minutes_ago=50, temperature_c=38.3)
+    flag(client, worse, minutes_ago=30, allergy="rash", note="It itches since this morning")
+    flag(client, worse, minutes_ago=10, bleeding="heavy")
+    flag(client, patient(factory, nurse, "OTHER"), minutes_ago=60, pain=7)
+
+    shown = cards(client.get("/console/queue").text)
+    assert [(severity, alias) for severity, alias, _ in shown] == [
+        ("red", "WORSE"), ("amber", "OTHER"),
+    ]  # fmt: skip
+    card = shown[0][2]
+    assert card.count('class="card-flag ') == 3 and "3 flags" in card
+    heavy, rash, fever = (card.index(text) for text in ("Heavy bleeding", "Rash", "38.3"))
+    assert heavy < rash < fever, "newest first"
+    assert "It itches since this morning" in card, "the note behind the reason"
+    assert "Waiting 50 min, past the 15 min target" in card, "the oldest unacknowledged wait"
+    assert 'href="/console/patients/' in card and "/messages" in card and "Acknowledge all" in card
+    # The API stays per flag.
+    items = client.get("/api/v1/flags", headers=nurse.headers).json()["items"]
+    assert len(items) == 4
+
+
+def test_acknowledge_all_takes_the_flags_shown_and_each_keeps_its_history(
+    console: Console, factory: Factory, engine: Engine
+) -> None:
+    client, nurse = console.client, console.nurse
+    headers = patient(factory, nurse, "TWO")
+    flag(client, headers, minutes_ago=20, pain=7)
+    flag(client, headers, minutes_ago=10, bleeding="heavy")
+    card = cards(client.get("/console/queue").text)[0][2]
+    shown = re.findall(r'name="flag_id" value="([^"]+)"', card.split("/console/cards/resolve")[0])
+    assert len(shown) == 2
+    flag(client, headers, minutes_ago=0, temperature_c=38.5)  # arrives after the page was read
+
+    done = console.post("/console/cards/acknowledge", flag_id=shown, next="/console/queue")
+    assert done.status_code == 303
+
+    with Session(engine) as session:
+        statuses = {str(row.id): row.status for row in session.exec(select(Flag))}
+        audited = session.exec(
+            select(AuditEvent).where(col(AuditEvent.action) == "flag.acknowledge")
+        ).all()
+    assert [statuses[flag_id] for flag_id in shown] == ["acknowledged", "acknowledged"]
+    assert sorted(statuses.values()).count("open") == 1, "the newer flag was not seen: still open"
+    assert sorted(str(event.subject_id) for event in audited) == sorted(shown)
+    card = cards(client.get("/console/queue").text)[0][2]
+    assert "Waiting under 1 min, not acknowledged yet" in card
+
+    every = re.findall(r'name="flag_id" value="([^"]+)"', card.split("/console/cards/resolve")[1])
+    resolved = console.post("/console/cards/resolve", flag_id=every, outcome="replied-by-message",
+                            note="Wrote back", next="/console/queue")  # fmt: skip
+    assert resolved.status_code == 303
+    assert "Nothing waiting" in client.get("/console/queue").text
+    with Session(engine) as session:
+        outcomes = {row.resolution_outcome for row in session.exec(select(Flag))}
+    assert outcomes == {"replied-by-message"}
+
+
+def test_a_card_action_without_an_outcome_or_on_nothing_is_refused(
+    console: Console, red: str
+) -> None:
+    missing = console.post("/console/cards/resolve", flag_id=[red], next="/console/queue")
+    assert missing.status_code == 422 and "Outcome:" in missing.text
+    nothing = console.post("/console/cards/acknowledge", flag_id=[str(uuid.uuid4()), "x"])
+    assert nothing.status_code == 409
 
 
 def test_a_bad_offset_is_a_422_page(console: Console) -> None:

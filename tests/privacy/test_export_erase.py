@@ -16,7 +16,7 @@ from aftercare.accounts.models import Clinic, Nurse
 from aftercare.accounts.service import issue_token
 from aftercare.audit.models import AuditEvent
 from aftercare.checkins.schemas import CheckInPublic
-from aftercare.flags.models import Flag
+from aftercare.flags.models import Flag, QueueCard
 from aftercare.messages.models import Message
 from aftercare.models import metadata
 from aftercare.patients.models import Patient
@@ -251,6 +251,7 @@ def test_erasing_removes_every_row_of_the_patient_and_signs_every_device_out(
         f"/api/v1/flags/{mine['id']}/resolve", json={"note": NURSE_NOTE}, headers=nurse.headers
     )
     assert resolved.status_code == 200
+    check_in(client, headers, temperature_c=38.4)  # a flag still waiting: a queue card
     pid, oid = uuid.UUID(patient_id), uuid.UUID(other_id)
     with Session(engine) as session:
         # A second device (the app's session cookie is a token too) and a nurse's alert.
@@ -282,7 +283,9 @@ def test_erasing_removes_every_row_of_the_patient_and_signs_every_device_out(
         assert _patient_rows(session, oid) == other_before
         escalations = col(Reminder.flag_id) == uuid.UUID(mine["id"])
         assert _count(session, Reminder.__table__, escalations) == 0  # type: ignore[attr-defined]
-        assert _count(session, Flag.__table__) == 1, "the other patient's flag stays"  # type: ignore[attr-defined]
+        flags, cards = Flag.__table__, QueueCard.__table__  # type: ignore[attr-defined]
+        assert _count(session, flags) == 1, "the other patient's flag stays"
+        assert _count(session, cards) == 1, "and their card"
         events = _audit_log(session)
     erased = [event for event in events if event.action == "patient.erased"]
     log = json.dumps([event.model_dump(mode="json") for event in events])

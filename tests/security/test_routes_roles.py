@@ -230,6 +230,8 @@ ROUTES: dict[tuple[str, str], Entry] = {
         form=lambda w: {"next": "/console/queue"}
     ),
     ("POST", "/console/flags/{flag_id}/resolve"): nurse(form=lambda w: _RESOLVE),
+    ("POST", "/console/cards/acknowledge"): nurse(form=lambda w: {"next": "/console/queue"}),
+    ("POST", "/console/cards/resolve"): nurse(form=lambda w: _RESOLVE),
     ("GET", "/console/account"): nurse(),
     ("POST", "/console/account"): nurse(form=lambda w: {"display_name": "A", "language": ""}),
     ("POST", "/console/push"): nurse(json=_subscription),

@@ -18,6 +18,7 @@ from aftercare.audit.service import record
 from aftercare.checkins.models import CheckIn
 from aftercare.checkins.rules import Answers, Verdict, advice_for, evaluate, reason_message
 from aftercare.checkins.schemas import CheckInAnswer, CheckInCreate, CheckInPublic, Reason
+from aftercare.flags.cards import refresh_card
 from aftercare.flags.models import SEVERITY_RANK, Flag
 from aftercare.i18n import _, gettext_for
 from aftercare.inbound import within_reason
@@ -234,6 +235,7 @@ def receive(
                 created_at=now,
             )
         )
+        refresh_card(db, sender.patient_id, sender.clinic_id)
     record(db, now, sender.clinic_id, "patient", sender.patient_id, "checkin.create", "checkin",
            body.id, severity=verdict.severity)  # fmt: skip
     return Received(True, _answer(body.id, verdict.severity, stored_reasons, advice))

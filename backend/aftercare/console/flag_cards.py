@@ -17,10 +17,11 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
 from aftercare.accounts.models import Clinic, Nurse, shown_name
+from aftercare.checkins.models import CheckIn
 from aftercare.checkins.rules import Evidence, reason_message
-from aftercare.flags.models import SEVERITY_RANK, Flag
+from aftercare.flags.models import SEVERITY_ORDER, SEVERITY_RANK, Flag, QueueCard
 from aftercare.patients.models import Patient
-from aftercare.patients.service import recovery_day
+from aftercare.patients.service import recovery_day, recovery_day_of
 from aftercare.protocols.loader import Protocol
 
 WAITING: tuple[str, ...] = ("open", "acknowledged")
@@ -30,11 +31,11 @@ _SEVERITY_OF_RANK = {rank: severity for severity, rank in SEVERITY_RANK.items()}
 
 @dataclass(frozen=True)
 class QueueCounts:
-    """How many flags wait, by severity and status, and a fingerprint of the queue.
+    """How many patients wait, by their worst severity and whether something of theirs is
+    still unacknowledged ("open"), and a fingerprint of the queue.
 
-    The fingerprint changes when a flag arrives, is acknowledged or resolved:
-    the counts move, or (a flag resolved while another arrived) the newest
-    waiting flag is another one.
+    The fingerprint changes when a flag arrives, is acknowledged or resolved: the
+    counts move, or the card it is on was changed last.
     """
 
     red_open: int = 0
@@ -93,21 +94,35 @@ class FlagCard:
 
 
 def queue_counts(session: Session, clinic_id: uuid.UUID) -> QueueCounts:
-    """The clinic's waiting flags counted by severity and status (the queue index covers it)."""
-    rows = session.execute(
+    """The patients waiting, by their worst severity and whether any of their flags is
+    still unacknowledged ("open"), and a fingerprint of the queue: small counts through
+    the card indexes, never a walk over every flag (nor a grouping of every card)."""
+    clinic = col(QueueCard.clinic_id) == clinic_id
+
+    def count(severity: str, *more: Any) -> Any:
+        order = col(QueueCard.severity_order) == SEVERITY_ORDER[severity]
+        return select_columns(func.count()).where(clinic, order, *more).scalar_subquery()
+
+    unacknowledged = col(QueueCard.unacknowledged) > 0
+    red, red_open, amber, amber_open, changed = session.execute(
         select_columns(
-            col(Flag.severity_rank), col(Flag.status), func.count(), func.max(Flag.created_at)
+            count("red"),
+            count("red", unacknowledged),
+            count("amber"),
+            count("amber", unacknowledged),
+            select_columns(func.max(QueueCard.updated_at)).where(clinic).scalar_subquery(),
         )
-        .where(col(Flag.clinic_id) == clinic_id, col(Flag.status).in_(WAITING))
-        .group_by(col(Flag.severity_rank), col(Flag.status))
-    ).all()
-    counts: dict[str, int] = {}
-    fingerprint: list[str] = []
-    for rank, status, count, newest in sorted(rows, key=lambda row: (row[0], row[1])):
-        counts[f"{_SEVERITY_OF_RANK.get(rank, 'amber')}_{status}"] = int(count)
-        fingerprint.append(f"{rank}:{status}:{count}:{newest}")
-    version = hashlib.sha256("|".join(fingerprint).encode()).hexdigest()[:16] if rows else "empty"
-    return QueueCounts(version=version, **counts)
+    ).one()
+    if not red and not amber:
+        return QueueCounts()
+    fingerprint = f"{red}:{red_open}:{amber}:{amber_open}:{changed}"
+    return QueueCounts(
+        red_open=red_open,
+        red_acknowledged=red - red_open,
+        amber_open=amber_open,
+        amber_acknowledged=amber - amber_open,
+        version=hashlib.sha256(fingerprint.encode()).hexdigest()[:16],
+    )
 
 
 def read_counts(engine: Engine, clinic_id: uuid.UUID) -> QueueCounts:
@@ -199,3 +214,167 @@ def flag_cards(
             )
         )
     return cards
+
+
+# --- One card per patient ---
+
+
+@dataclass(frozen=True)
+class WaitingFlag:
+    """One of a patient's waiting flags on their card, with the check-in behind it."""
+
+    id: uuid.UUID
+    severity: str
+    status: str
+    reasons: list[str]
+    created_at: datetime
+    age_minutes: int
+    acknowledged_by: str | None
+    acknowledged_at: datetime | None
+    checkin: "Answers | None"  # None for a silence
+
+
+@dataclass(frozen=True)
+class PatientCard:
+    """A patient in the queue: the worst of their waiting flags, each one newest first."""
+
+    patient_id: uuid.UUID
+    alias: str
+    language: str
+    severity: str
+    day: int | None
+    plan_days: int
+    flags: list[WaitingFlag]
+    # How long the oldest flag nobody acknowledged has waited (None: all acknowledged).
+    unacknowledged_minutes: int | None
+    late: bool
+    target_minutes: int
+
+    @property
+    def unacknowledged(self) -> list[WaitingFlag]:
+        return [flag for flag in self.flags if flag.status == "open"]
+
+
+# What a card shows of the check-in behind a flag: its answers and note.
+_ANSWER_COLUMNS = (
+    col(CheckIn.pain), col(CheckIn.temperature_c), col(CheckIn.bleeding),
+    col(CheckIn.discharge), col(CheckIn.urination), col(CheckIn.allergy),
+    col(CheckIn.nausea), col(CheckIn.wants_contact), col(CheckIn.note),
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Answers:
+    pain: int | None
+    temperature_c: float | None
+    bleeding: str | None
+    discharge: str | None
+    urination: str | None
+    allergy: str | None
+    nausea: bool | None
+    wants_contact: bool | None
+    note: str
+
+
+def patient_cards(
+    session: Session,
+    clinic: Clinic,
+    protocols: dict[str, Protocol],
+    language: str,
+    now: datetime,
+    *,
+    limit: int = PAGE,
+    offset: int = 0,
+) -> list[PatientCard]:
+    """The queue: one card per patient, red first, then the longest unacknowledged wait.
+
+    Three indexed queries whatever the queue's length (the page of cards through the
+    card index, their patients, their waiting flags with the check-ins behind them),
+    reading the columns shown and no more.
+    """
+    page = session.execute(
+        select_columns(
+            col(QueueCard.patient_id),
+            col(QueueCard.severity_order),
+            col(QueueCard.oldest_unacknowledged_at),
+            col(Patient.alias),
+            col(Patient.language),
+            col(Patient.protocol_id),
+            col(Patient.surgery_at),
+            col(Patient.timezone),
+            col(Patient.plan_days),
+        )
+        .join(Patient, col(Patient.id) == QueueCard.patient_id)
+        .where(col(QueueCard.clinic_id) == clinic.id)
+        .order_by(col(QueueCard.severity_order), col(QueueCard.sort_at), col(QueueCard.patient_id))
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    if not page:
+        return []
+    protocol_of = {row.patient_id: protocols.get(row.protocol_id) for row in page}
+    acknowledger = aliased(Nurse)
+    rows = session.execute(
+        select_columns(
+            col(Flag.id),
+            col(Flag.patient_id),
+            col(Flag.severity),
+            col(Flag.status),
+            col(Flag.reasons),
+            col(Flag.created_at),
+            col(Flag.acknowledged_at),
+            shown_name(acknowledger),
+            col(Flag.checkin_id),
+            *_ANSWER_COLUMNS,
+        )
+        .outerjoin(CheckIn, col(CheckIn.id) == Flag.checkin_id)
+        .outerjoin(acknowledger, col(acknowledger.id) == Flag.acknowledged_by)
+        .where(col(Flag.patient_id).in_(list(protocol_of)), col(Flag.status).in_(WAITING))
+        .order_by(col(Flag.created_at).desc(), col(Flag.id))
+    ).all()
+    flags: dict[uuid.UUID, list[WaitingFlag]] = {patient_id: [] for patient_id in protocol_of}
+    for row in rows:
+        (flag_id, patient_id, severity, status, reasons, created_at, acknowledged_at,
+         acknowledged_by, checkin_id, *answers) = row  # fmt: skip
+        flags[patient_id].append(
+            WaitingFlag(
+                id=flag_id,
+                severity=severity,
+                status=status,
+                reasons=_reason_texts(reasons, protocol_of[patient_id], language),
+                created_at=created_at,
+                age_minutes=_minutes(now, created_at),
+                acknowledged_by=acknowledged_by,
+                acknowledged_at=acknowledged_at,
+                checkin=Answers(*answers) if checkin_id is not None else None,
+            )
+        )
+    cards = []
+    for row in page:
+        waiting = flags[row.patient_id]
+        since = row.oldest_unacknowledged_at
+        cards.append(
+            PatientCard(
+                patient_id=row.patient_id,
+                alias=row.alias,
+                language=row.language,
+                severity="red" if row.severity_order == SEVERITY_ORDER["red"] else "amber",
+                day=recovery_day_of(row.surgery_at, row.timezone, now),
+                plan_days=row.plan_days,
+                flags=waiting,
+                unacknowledged_minutes=_minutes(now, since) if since else None,
+                # The clinic's target is for red flags; only a wait nobody answered is late.
+                late=any(
+                    flag.status == "open"
+                    and flag.severity == "red"
+                    and flag.age_minutes > clinic.ack_target_minutes
+                    for flag in waiting
+                ),
+                target_minutes=clinic.ack_target_minutes,
+            )
+        )
+    return cards
+
+
+def _minutes(now: datetime, since: datetime) -> int:
+    return max(0, int((now - since).total_seconds() // 60))

@@ -17,6 +17,7 @@ from aftercare.console.patient_view import patient_facts, patient_list
 from aftercare.console.session import ConsoleUser
 from aftercare.console.web import ConsoleDep, audit, console_language, render
 from aftercare.deps import NowDep, ProtocolsDep, SessionDep, SettingsDep
+from aftercare.flags.service import OUTCOMES
 from aftercare.i18n import gettext_for
 from aftercare.patients.endpoints import still_in_care
 from aftercare.patients.models import Patient
@@ -29,7 +30,6 @@ router = APIRouter(include_in_schema=False)
 
 # What the page says after an action (`?done=`); anything else is ignored.
 DONE = frozenset({"test-reminder", "surgery-moved", "already-enrolled"})
-OUTCOMES = ("called-patient", "advised-to-come-in", "sent-to-emergency", "no-action-needed")
 
 
 def own_patient(session: Session, user: ConsoleUser, patient_id: str) -> Patient:

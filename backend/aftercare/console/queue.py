@@ -20,7 +20,12 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
-from aftercare.console.flag_cards import PAGE, flag_cards, queue_counts, read_counts
+from aftercare.console.flag_cards import (
+    PAGE,
+    patient_cards,
+    queue_counts,
+    read_counts,
+)
 from aftercare.console.session import ConsoleUser
 from aftercare.console.web import ConsoleDep, console_language, render
 from aftercare.deps import NowDep, ProtocolsDep, SessionDep, client_of
@@ -34,6 +39,8 @@ from aftercare.writer import Writer
 router = APIRouter(include_in_schema=False)
 QUEUE = "/console/queue"
 NOTE_MAX = 2000
+# A card shows a patient's waiting flags; a form naming more than this is not one of ours.
+MAX_CARD_FLAGS = 100
 # The live queue: how often it looks, how often it proves it is alive, and how
 # long one stream lasts before the browser reconnects (bounded streams keep
 # the server's connection count bounded and let it shut down).
@@ -53,7 +60,7 @@ def _queue_values(
     offset: int,
 ) -> dict[str, Any]:
     """What the queue page and its list fragment show."""
-    cards = flag_cards(
+    cards = patient_cards(
         session, user.clinic, protocols, console_language(request, user), now, offset=offset
     )
     counts = queue_counts(session, user.clinic.id)
@@ -65,6 +72,7 @@ def _queue_values(
         "page_size": PAGE,
         "next_offset": offset + PAGE if offset + PAGE < counts.total else None,
         "next": here,
+        "outcomes": service.OUTCOMES,
     }
 
 
@@ -168,43 +176,39 @@ def _back_to(next_path: str | None) -> str:
     return QUEUE
 
 
-def _flag_id(raw: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        return None
-
-
-def _act(
+def _queue_with(
     request: Request,
     user: ConsoleUser,
     session: SessionDep,
     protocols: dict[str, Protocol],
     now: datetime,
-    raw_id: str,
-    action: service.Action,
-    back: str,
-    note: str | None = None,
-    outcome: Outcome | None = None,
+    code: int,
+    problem: str,
 ) -> Response:
-    flag_id = _flag_id(raw_id)
-    writer: Writer = request.app.state.writer
-    language = console_language(request, user)
+    """The queue's first page, saying what went wrong."""
+    values = _queue_values(request, user, session, protocols, now, 0)
+    return render(request, user, "console/queue.html", code, problem=problem, **values)
+
+
+def _resolution(
+    request: Request, user: ConsoleUser, outcome: str | None, note: str | None
+) -> tuple[str | None, Outcome | None, str]:
+    """(the problem or None, the outcome chosen, the note) of a resolve form."""
+    text = (note or "").strip()
+    chosen = _OUTCOMES.get(outcome or "")
+    if chosen is None:
+        return _problem(request, user, _("Outcome: choose what was done.")), None, text
+    if len(text) > NOTE_MAX:
+        message = _("Note: at most %(max)s characters.")
+        return _problem(request, user, message, max=NOTE_MAX), None, text
+    return None, chosen, text
+
+
+def _flag_id(raw: str) -> uuid.UUID | None:
     try:
-        if flag_id is None:
-            raise service.FlagNotFound(raw_id)
-        service.change(session, writer, user.nurse, flag_id, action, now, protocols, language,
-                       note, outcome=outcome, client=client_of(request))  # fmt: skip
-    except service.FlagNotFound:
-        return render(request, user, "console/queue.html", status.HTTP_404_NOT_FOUND,
-                      problem=_problem(request, user, _("Not found")),
-                      **_queue_values(request, user, session, protocols, now, 0))  # fmt: skip
-    except service.FlagAlreadyResolved:
-        problem = _problem(request, user, _("This flag is already resolved"))
-        return render(request, user, "console/queue.html", status.HTTP_409_CONFLICT,
-                      problem=problem,
-                      **_queue_values(request, user, session, protocols, now, 0))  # fmt: skip
-    return RedirectResponse(back, status_code=status.HTTP_303_SEE_OTHER)
+        return uuid.UUID(raw)
+    except ValueError:
+        return None
 
 
 @router.post("/console/flags/{flag_id}/acknowledge", response_model=None)
@@ -220,7 +224,8 @@ def acknowledge(
 ) -> Response:
     """Say a nurse is on it; then back to the page the form was on."""
     check_csrf(request, csrf_token)
-    return _act(request, user, session, protocols, now, flag_id, "acknowledge", _back_to(next))
+    return _act_on_card(request, user, session, protocols, now, [flag_id], "acknowledge",
+                        _back_to(next))  # fmt: skip
 
 
 @router.post("/console/flags/{flag_id}/resolve", response_model=None)
@@ -238,16 +243,91 @@ def resolve(
 ) -> Response:
     """Close a flag with what was done (an outcome) and an optional note."""
     check_csrf(request, csrf_token)
-    text = (note or "").strip()
-    chosen = _OUTCOMES.get(outcome or "")
-    problem = None
-    if chosen is None:
-        problem = _problem(request, user, _("Outcome: choose what was done."))
-    elif len(text) > NOTE_MAX:
-        problem = _problem(request, user, _("Note: at most %(max)s characters."), max=NOTE_MAX)
+    problem, chosen, text = _resolution(request, user, outcome, note)
     if problem is not None:
-        values = _queue_values(request, user, session, protocols, now, 0)
-        return render(request, user, "console/queue.html", status.HTTP_422_UNPROCESSABLE_CONTENT,
-                      problem=problem, **values)  # fmt: skip
-    return _act(request, user, session, protocols, now, flag_id, "resolve", _back_to(next),
-                note=text or None, outcome=chosen)  # fmt: skip
+        return _queue_with(request, user, session, protocols, now, 422, problem)
+    return _act_on_card(request, user, session, protocols, now, [flag_id], "resolve",
+                        _back_to(next), note=text or None, outcome=chosen)  # fmt: skip
+
+
+# --- A patient's card: every flag it shows at once ---
+
+
+def _act_on_card(
+    request: Request,
+    user: ConsoleUser,
+    session: SessionDep,
+    protocols: dict[str, Protocol],
+    now: datetime,
+    raw_ids: list[str],
+    action: service.Action,
+    back: str,
+    note: str | None = None,
+    outcome: Outcome | None = None,
+) -> Response:
+    """Acknowledge or resolve the flags a form named (one flag's, or all a card showed, never
+    one that arrived since): each keeps its own history and audit row; one resolved
+    meanwhile by a colleague is left as it is."""
+    flag_ids = [_flag_id(raw) for raw in raw_ids[:MAX_CARD_FLAGS]]
+    writer: Writer = request.app.state.writer
+    language = console_language(request, user)
+    missing = resolved = 0
+    for flag_id in flag_ids:
+        try:
+            if flag_id is None:
+                raise service.FlagNotFound("")
+            service.change(session, writer, user.nurse, flag_id, action, now, protocols,
+                           language, note, outcome=outcome, client=client_of(request))  # fmt: skip
+        except service.FlagNotFound:
+            missing += 1
+        except service.FlagAlreadyResolved:
+            resolved += 1
+    if len(flag_ids) == 1 and missing:
+        problem = _problem(request, user, _("Not found"))
+        return _queue_with(request, user, session, protocols, now, 404, problem)
+    if len(flag_ids) == 1 and resolved:
+        problem = _problem(request, user, _("This flag is already resolved"))
+        return _queue_with(request, user, session, protocols, now, 409, problem)
+    if missing + resolved == len(flag_ids):
+        problem = _problem(request, user, _("These flags are already resolved, or not found."))
+        return _queue_with(request, user, session, protocols, now, 409, problem)
+    return RedirectResponse(back, status_code=status.HTTP_303_SEE_OTHER)
+
+
+@router.post("/console/cards/acknowledge", response_model=None)
+def acknowledge_card(
+    request: Request,
+    user: ConsoleDep,
+    session: SessionDep,
+    protocols: ProtocolsDep,
+    now: NowDep,
+    csrf_token: Annotated[str | None, Form()] = None,
+    next: Annotated[str | None, Form()] = None,
+    flag_id: Annotated[list[str] | None, Form()] = None,
+) -> Response:
+    """Acknowledge every flag a patient's card showed."""
+    check_csrf(request, csrf_token)
+    return _act_on_card(request, user, session, protocols, now, flag_id or [], "acknowledge",
+                        _back_to(next))  # fmt: skip
+
+
+@router.post("/console/cards/resolve", response_model=None)
+def resolve_card(
+    request: Request,
+    user: ConsoleDep,
+    session: SessionDep,
+    protocols: ProtocolsDep,
+    now: NowDep,
+    csrf_token: Annotated[str | None, Form()] = None,
+    next: Annotated[str | None, Form()] = None,
+    flag_id: Annotated[list[str] | None, Form()] = None,
+    outcome: Annotated[str | None, Form()] = None,
+    note: Annotated[str | None, Form()] = None,
+) -> Response:
+    """Resolve every flag a patient's card showed, with one outcome and note for all."""
+    check_csrf(request, csrf_token)
+    problem, chosen, text = _resolution(request, user, outcome, note)
+    if problem is not None:
+        return _queue_with(request, user, session, protocols, now, 422, problem)
+    return _act_on_card(request, user, session, protocols, now, flag_id or [], "resolve",
+                        _back_to(next), note=text or None, outcome=chosen)  # fmt: skip

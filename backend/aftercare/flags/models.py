@@ -40,7 +40,44 @@ class Flag(SQLModel, table=True):
     resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     resolved_by: uuid.UUID | None = Field(default=None, foreign_key="nurse.id")
     resolution_note: str | None = Field(default=None, max_length=2000)
-    # called-patient, advised-to-come-in, sent-to-emergency or no-action-needed.
+    # called-patient, replied-by-message, advised-to-come-in, sent-to-emergency or
+    # no-action-needed.
     resolution_outcome: str | None = Field(default=None, max_length=30)
     # Alerts sent to the clinic's nurses while this red flag waited.
     escalations: int = 0
+
+
+# The queue shows the most severe first: red is 0, amber 1 (an ascending key, so one
+# index serves the whole order).
+SEVERITY_ORDER = {"red": 0, "amber": 1}
+
+
+class QueueCard(SQLModel, table=True):
+    """One patient's place in the flag queue, kept with their waiting flags.
+
+    The queue shows one card per patient: the most severe of their waiting flags,
+    then the longest unacknowledged wait. Working that out from the flags at each
+    page view means grouping every waiting flag of the clinic; this row, refreshed
+    in the same transaction as any change to a patient's flags (flags.cards), is
+    read through one index instead.
+    """
+
+    __tablename__ = "queue_card"
+    __table_args__ = (
+        Index("ix_queue_card_order", "clinic_id", "severity_order", "sort_at", "patient_id"),
+        # The queue's counts, and the last change for its fingerprint: index lookups.
+        Index("ix_queue_card_counts", "clinic_id", "severity_order", "unacknowledged"),
+        Index("ix_queue_card_changed", "clinic_id", "updated_at"),
+    )
+
+    patient_id: uuid.UUID = Field(primary_key=True, foreign_key="patient.id", ondelete="CASCADE")
+    clinic_id: uuid.UUID = Field(foreign_key="clinic.id")
+    severity_order: int
+    # Waiting flags not acknowledged yet, and all waiting flags (open or acknowledged).
+    unacknowledged: int
+    waiting: int
+    # When the oldest unacknowledged flag was raised, else the oldest waiting one.
+    sort_at: datetime = Field(sa_type=UTCDateTime)
+    oldest_unacknowledged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # When the card last changed: the live queue's fingerprint moves with it.
+    updated_at: datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)

@@ -10,7 +10,13 @@ from aftercare.inbound import Inbound
 FlagStatus = Literal["open", "acknowledged", "resolved"]
 
 
-Outcome = Literal["called-patient", "advised-to-come-in", "sent-to-emergency", "no-action-needed"]
+Outcome = Literal[
+    "called-patient",
+    "replied-by-message",
+    "advised-to-come-in",
+    "sent-to-emergency",
+    "no-action-needed",
+]
 
 
 class FlagPublic(BaseModel):

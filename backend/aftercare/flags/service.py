@@ -13,6 +13,7 @@ from aftercare.audit.service import record
 from aftercare.checkins.rules import Evidence, reason_message
 from aftercare.checkins.schemas import Reason
 from aftercare.checkins.service import mark_seen_by_clinic
+from aftercare.flags.cards import refresh_card
 from aftercare.flags.models import Flag
 from aftercare.flags.schemas import FlagPublic, FlagStatus, Outcome
 from aftercare.patients.models import Patient
@@ -22,7 +23,8 @@ from aftercare.writer import Writer, write
 Action = Literal["acknowledge", "resolve"]
 # What a nurse did about a flag, in the order the console offers them.
 OUTCOMES: tuple[Outcome, ...] = (
-    "called-patient", "advised-to-come-in", "sent-to-emergency", "no-action-needed",
+    "called-patient", "replied-by-message", "advised-to-come-in", "sent-to-emergency",
+    "no-action-needed",
 )  # fmt: skip
 
 
@@ -163,6 +165,7 @@ def change(
             return "resolved"
         if first_seen and flag.checkin_id is not None:
             mark_seen_by_clinic(db, [flag.checkin_id], now)
+        refresh_card(db, flag.patient_id, clinic_id)
         detail = {"note": note} if note else {}
         if outcome:
             detail["outcome"] = outcome

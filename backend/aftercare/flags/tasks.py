@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 from aftercare.accounts.models import Clinic, Nurse
 from aftercare.audit.service import record
 from aftercare.checkins.models import CheckIn
+from aftercare.flags.cards import refresh_card
 from aftercare.flags.models import SEVERITY_RANK, Flag
 from aftercare.patients.models import Patient
 from aftercare.protocols.loader import Protocol
@@ -86,6 +87,8 @@ def raise_silence_flags(
                     created_at=now,
                 )
             )
+            db.flush()
+            refresh_card(db, patient_id, clinic_id)
             record(db, now, clinic_id, "system", None, "flag.silence", "patient", patient_id)
             raised += 1
         db.flush()

@@ -152,8 +152,13 @@ def spend_code(
 
 
 def recovery_day(patient: Patient, now: datetime) -> int | None:
-    zone = ZoneInfo(patient.timezone)
-    day = (now.astimezone(zone).date() - local_date_of(patient.surgery_at, zone)).days + 1
+    return recovery_day_of(patient.surgery_at, patient.timezone, now)
+
+
+def recovery_day_of(surgery_at: datetime, timezone: str, now: datetime) -> int | None:
+    """Day 1 is the day of surgery in the patient's zone; None before it."""
+    zone = ZoneInfo(timezone)
+    day = (now.astimezone(zone).date() - local_date_of(surgery_at, zone)).days + 1
     return day if day >= 1 else None
 
 

@@ -15,7 +15,7 @@ from aftercare.checkins.models import CheckIn
 from aftercare.checkins.schemas import CheckInPublic
 from aftercare.checkins.service import history
 from aftercare.db import forget_deleted_pages
-from aftercare.flags.models import Flag
+from aftercare.flags.models import Flag, QueueCard
 from aftercare.messages.models import Message
 from aftercare.patients.models import EnrollmentCode, Patient
 from aftercare.plans.models import PlanItem
@@ -82,6 +82,7 @@ def erase_patient(session: Session, patient: Patient, now: datetime) -> bool:
     flag_ids = list(session.exec(select(Flag.id).where(Flag.patient_id == patient_id)))
     checkin_ids = list(session.exec(select(CheckIn.id).where(CheckIn.patient_id == patient_id)))
     session.exec(delete(Reminder).where(reminders_about(patient_id, flag_ids)))
+    session.exec(delete(QueueCard).where(col(QueueCard.patient_id) == patient_id))
     session.exec(delete(Flag).where(col(Flag.patient_id) == patient_id))
     session.exec(delete(CheckIn).where(col(CheckIn.patient_id) == patient_id))
     session.exec(delete(PlanItem).where(col(PlanItem.patient_id) == patient_id))
