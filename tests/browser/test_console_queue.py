@@ -155,3 +155,66 @@ def test_the_server_stops_quickly_once_the_queue_is_closed(
     server.should_exit = True
     thread.join(timeout=CEILING_S)
     assert not thread.is_alive(), "an event stream kept the server from stopping"
+
+
+def _check_in_from_the_phone(phone: Page, base: str, **answers: str) -> None:
+    """A check-in sent from the phone's own form, with its session and form token."""
+    phone.goto(f"{base}/checkin")
+    fields = {
+        name: phone.locator(f'input[type=hidden][name="{name}"]').first.input_value()
+        for name in ("csrf_token", "id", "recorded_at")
+    }
+    calm = {"pain": "2", "temperature_c": "", "bleeding": "spotting", "discharge": "none",
+            "urination": "normal", "allergy": "none", "nausea": "false", "note": ""}  # fmt: skip
+    sent = phone.request.post(f"{base}/checkin", form={**calm, **answers, **fields})
+    assert sent.ok, sent.status
+
+
+def test_a_french_patients_flags_reach_an_english_nurse_as_one_card_and_the_phone_says_seen(
+    live_server: LiveServer, browser: Browser, phone: Page, factory: Factory
+) -> None:
+    base = live_server.url
+    nurse = factory.nurse()
+    surgery = (datetime.now(UTC) - timedelta(days=2)).isoformat()
+    enrolment = factory.enrolment(nurse, alias="F.R.", surgery_at=surgery, language="fr")
+    phone.goto(f"{base}/start/{enrolment.code}")
+    phone.get_by_role("button", name="Open my space").click()  # the phone asks for English
+    phone.wait_for_url(f"{base}/today")
+    for answers in ({"bleeding": "heavy"}, {"allergy": "rash"}, {"temperature_c": "38.6"}):
+        _check_in_from_the_phone(phone, base, **answers)
+
+    # The nurse's browser asks for French; the nurse chose English in My account.
+    context = browser.new_context(viewport=DESK, locale="fr-FR")
+    desk = context.new_page()
+    desk.goto(f"{base}/console/sign-in")
+    desk.locator('input[name="email"]').fill(nurse.email)
+    desk.locator('input[name="password"]').fill(PASSWORD)
+    desk.locator('form[action="/console/sign-in"] button[type="submit"]').click()
+    desk.wait_for_url(f"{base}/console/queue")
+    desk.goto(f"{base}/console/account")
+    desk.locator('select[name="language"]').select_option("en")
+    desk.locator('input[name="display_name"]').fill("Inès")
+    desk.locator('form[action="/console/account"] button[type="submit"]').click()
+    desk.wait_for_url(f"{base}/console/account?saved=1")
+
+    desk.goto(f"{base}/console/queue")
+    cards = desk.locator("article.card")
+    expect(cards).to_have_count(1)
+    card = cards.first
+    expect(card.locator("li.card-flag")).to_have_count(3)
+    expect(card).to_contain_text("Heavy bleeding")
+    expect(card).to_contain_text("Rash or hives")
+    expect(card).not_to_contain_text("Saignement")
+    card.get_by_role("link", name="F.R.").click()
+    expect(desk.locator("table.timeline")).to_contain_text("Rash or hives")
+    expect(desk.locator("table.timeline")).not_to_contain_text("Éruption")
+
+    desk.goto(f"{base}/console/queue")
+    desk.locator("article.card").get_by_role("button", name="Acknowledge all").click()
+    expect(desk.locator("article.card")).to_contain_text("Acknowledged by Inès")
+    context.close()
+
+    phone.goto(f"{base}/history")
+    expect(phone.locator("table.history p.seen")).to_have_count(3)
+    expect(phone.locator("table.history")).to_contain_text("Vu par votre clinique à")
+    expect(phone.locator("body")).not_to_contain_text("Inès")

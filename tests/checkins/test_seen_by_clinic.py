@@ -17,12 +17,12 @@ from tests.patients.test_pages import _checkin, _csrf
 SEEN = re.compile(r"Seen by your clinic at (\d\d:\d\d)")
 
 
-def _patient(client, factory, nurse, zone: str = "America/New_York"):
+def _patient(client, factory, nurse, zone: str = "America/New_York", language: str = "en"):
     """A patient of `nurse`'s clinic, signed in on `client`, two days after surgery."""
     from datetime import UTC, timedelta
 
     surgery = (datetime.now(UTC) - timedelta(days=2)).isoformat()
-    enrolment = factory.enrolment(nurse, surgery_at=surgery, timezone=zone)
+    enrolment = factory.enrolment(nurse, surgery_at=surgery, timezone=zone, language=language)
     path = enrolment.url.removeprefix("http://testserver")
     client.post(path, data={"csrf_token": _csrf(client.get(path).text)})
     return enrolment
@@ -96,3 +96,18 @@ def test_opening_the_patients_page_marks_what_it_shows_but_not_an_open_flag(
     # The red answer's instruction stands on Today until a nurse acknowledges it.
     today = client.get("/today").text
     assert "Please call now" in today and not SEEN.search(today)
+
+
+def test_a_french_patient_reads_the_instruction_and_seen_in_french(client, factory, engine):
+    """The answer's macros speak the page's language (they once fell back to English)."""
+    nurse = factory.nurse()
+    _patient(client, factory, nurse, language="fr")
+    _response, sent = _checkin(client, pain="9")
+    for path in ("/today", f"/checkins/{sent['id']}"):
+        page = client.get(path).text
+        assert "Veuillez appeler maintenant" in page and "Please call now" not in page, path
+    (flag,) = client.get("/api/v1/flags?status=open", headers=nurse.headers).json()["items"]
+    client.post(f"/api/v1/flags/{flag['id']}/acknowledge", headers=nurse.headers)
+    for path in ("/history", "/today", f"/checkins/{sent['id']}"):
+        page = client.get(path).text
+        assert "Vu par votre clinique à" in page and "Seen by" not in page, path
