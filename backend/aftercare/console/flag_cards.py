@@ -1,8 +1,10 @@
-"""Flags as the console shows them: cards with the patient's day, the reasons and the wait.
+"""The queue as the console shows it: one card per patient, with the patient's day, every
+waiting flag's reasons, answers and wait.
 
-Built for the queue page's budget (the first 50 of 10,000 open flags in well
-under 50 ms): one grouped count over the queue index, and one query for the
-page of flags with their patients and nurses. Nothing is read per flag.
+Built for the queue page's budget (100,000 patients and 10,000 open flags cost the
+page little more than an empty clinic): the page of cards and the counts are read
+through the queue_card indexes (flags.cards keeps them), then only the flags of the
+cards shown. Nothing is read per flag or per card.
 """
 
 import hashlib
@@ -18,15 +20,14 @@ from sqlmodel import Session, col
 
 from aftercare.accounts.models import Clinic, Nurse, shown_name
 from aftercare.checkins.models import CheckIn
-from aftercare.checkins.rules import Evidence, reason_message
-from aftercare.flags.models import SEVERITY_ORDER, SEVERITY_RANK, Flag, QueueCard
+from aftercare.flags.cards import WAITING
+from aftercare.flags.models import SEVERITY_ORDER, Flag, QueueCard
+from aftercare.flags.service import reasons_in
 from aftercare.patients.models import Patient
-from aftercare.patients.service import recovery_day, recovery_day_of
+from aftercare.patients.service import recovery_day_of
 from aftercare.protocols.loader import Protocol
 
-WAITING: tuple[str, ...] = ("open", "acknowledged")
 PAGE = 50
-_SEVERITY_OF_RANK = {rank: severity for severity, rank in SEVERITY_RANK.items()}
 
 
 @dataclass(frozen=True)
@@ -68,31 +69,6 @@ class QueueCounts:
         }
 
 
-@dataclass(frozen=True)
-class FlagCard:
-    """One flag, ready to show: no further query and no arithmetic in the template."""
-
-    id: uuid.UUID
-    patient_id: uuid.UUID
-    alias: str
-    severity: str
-    status: str
-    reasons: list[str]
-    created_at: datetime
-    age_minutes: int
-    # Waiting for acknowledgement past the clinic's target (red flags only).
-    late: bool
-    target_minutes: int
-    day: int | None
-    plan_days: int
-    acknowledged_by: str | None
-    acknowledged_at: datetime | None
-    resolved_by: str | None
-    resolved_at: datetime | None
-    resolution_outcome: str | None
-    resolution_note: str | None
-
-
 def queue_counts(session: Session, clinic_id: uuid.UUID) -> QueueCounts:
     """The patients waiting, by their worst severity and whether any of their flags is
     still unacknowledged ("open"), and a fingerprint of the queue: small counts through
@@ -129,91 +105,6 @@ def read_counts(engine: Engine, clinic_id: uuid.UUID) -> QueueCounts:
     """The counts in a short session of their own (the live queue polls with it)."""
     with Session(engine) as session:
         return queue_counts(session, clinic_id)
-
-
-def _reason_texts(reasons: list[dict[str, Any]], protocol: Protocol | None, lang: str) -> list[str]:
-    # The evidence is stored as data; the words come from the procedure's
-    # rules, in the reader's language, with the answers filled in.
-    rules = {rule.code: rule for rule in protocol.rules} if protocol else {}
-    return [
-        reason_message(
-            rules.get(raw["code"]),
-            Evidence(raw["code"], raw["severity"], raw.get("value"), raw.get("previous")),
-            lang,
-        )
-        for raw in reasons
-    ]
-
-
-def flag_cards(
-    session: Session,
-    clinic: Clinic,
-    protocols: dict[str, Protocol],
-    language: str,
-    now: datetime,
-    *,
-    statuses: tuple[str, ...] = WAITING,
-    patient_id: uuid.UUID | None = None,
-    limit: int = PAGE,
-    offset: int = 0,
-) -> list[FlagCard]:
-    """A clinic's flags in queue order (red before amber, then oldest first), as cards."""
-    # The page of flags is chosen first, from the flag table alone; only those
-    # 50 are then joined to their patients and nurses. Joining first would
-    # join every waiting flag before the sort (150 ms with 10,000 of them).
-    conditions = [col(Flag.clinic_id) == clinic.id, col(Flag.status).in_(statuses)]
-    if patient_id is not None:
-        conditions.append(col(Flag.patient_id) == patient_id)
-    page = (
-        select_columns(
-            col(Flag.id).label("id"),
-            col(Flag.severity_rank).label("rank"),
-            col(Flag.created_at).label("created"),
-        )
-        .where(*conditions)
-        .order_by(col(Flag.severity_rank).desc(), col(Flag.created_at), col(Flag.id))
-        .limit(limit)
-        .offset(offset)
-        .subquery("page")
-    )
-    acknowledger, resolver = aliased(Nurse), aliased(Nurse)
-    rows = session.execute(
-        select_columns(Flag, Patient, shown_name(acknowledger), shown_name(resolver))
-        .select_from(page)
-        .join(Flag, col(Flag.id) == page.c.id)
-        .join(Patient, col(Patient.id) == Flag.patient_id)
-        .outerjoin(acknowledger, col(acknowledger.id) == Flag.acknowledged_by)
-        .outerjoin(resolver, col(resolver.id) == Flag.resolved_by)
-        .order_by(page.c.rank.desc(), page.c.created, page.c.id)
-    ).all()
-    cards = []
-    for flag, patient, acked_by, resolved_by in rows:
-        age = max(0, int((now - flag.created_at).total_seconds() // 60))
-        # Only what is still unacknowledged can be late; the target is for red flags.
-        late = flag.status == "open" and flag.severity == "red" and age > clinic.ack_target_minutes
-        cards.append(
-            FlagCard(
-                id=flag.id,
-                patient_id=flag.patient_id,
-                alias=patient.alias,
-                severity=flag.severity,
-                status=flag.status,
-                reasons=_reason_texts(flag.reasons, protocols.get(patient.protocol_id), language),
-                created_at=flag.created_at,
-                age_minutes=age,
-                late=late,
-                target_minutes=clinic.ack_target_minutes,
-                day=recovery_day(patient, now),
-                plan_days=patient.plan_days,
-                acknowledged_by=acked_by,
-                acknowledged_at=flag.acknowledged_at,
-                resolved_by=resolved_by,
-                resolved_at=flag.resolved_at,
-                resolution_outcome=flag.resolution_outcome,
-                resolution_note=flag.resolution_note,
-            )
-        )
-    return cards
 
 
 # --- One card per patient ---
@@ -341,7 +232,10 @@ def patient_cards(
                 id=flag_id,
                 severity=severity,
                 status=status,
-                reasons=_reason_texts(reasons, protocol_of[patient_id], language),
+                reasons=[
+                    reason.message
+                    for reason in reasons_in(reasons, protocol_of[patient_id], language)
+                ],
                 created_at=created_at,
                 age_minutes=_minutes(now, created_at),
                 acknowledged_by=acknowledged_by,

@@ -102,9 +102,7 @@ def queue_page(
     start = _offset(offset)
     if start is None:
         problem = _problem(request, user, _("Offset: give a whole number, 0 or more."))
-        values = _queue_values(request, user, session, protocols, now, 0)
-        return render(request, user, "console/queue.html", status.HTTP_422_UNPROCESSABLE_CONTENT,
-                      problem=problem, **values)  # fmt: skip
+        return _queue_with(request, user, session, protocols, now, 422, problem)
     values = _queue_values(request, user, session, protocols, now, start)
     return render(request, user, "console/queue.html", **values)
 

@@ -12,10 +12,10 @@ from sqlalchemy import select as select_columns
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
-from aftercare.flags.models import SEVERITY_ORDER, Flag, QueueCard
+from aftercare.flags.models import SEVERITY_ORDER, SEVERITY_RANK, Flag, QueueCard
 
 WAITING: tuple[str, ...] = ("open", "acknowledged")
-_SEVERITY_OF_RANK = {1: "amber", 2: "red"}
+_SEVERITY_OF_RANK = {rank: severity for severity, rank in SEVERITY_RANK.items()}
 
 
 def refresh_card(db: Session, patient_id: uuid.UUID, clinic_id: uuid.UUID) -> None:
