@@ -144,7 +144,9 @@ def _answer_items(checkin: CheckInPublic) -> list[Resource]:
     # An unmeasured temperature or an empty note is no answer: FHIR has no empty values.
     if checkin.temperature_c is not None:
         answers.append(("temperature", {"valueQuantity": celsius(checkin.temperature_c)}))
-    if checkin.note:
+    # A note of spaces alone (a no-break space too) is empty for FHIR, whose strings
+    # need one character that is not white space.
+    if checkin.note.strip():
         answers.append(("note", {"valueString": checkin.note}))
     order = {link_id: position for position, link_id in enumerate(ANSWER_LINK_IDS)}
     answers.sort(key=lambda answer: order[answer[0]])
