@@ -257,7 +257,7 @@ class Relay:
 
 
 class Unreached(Exception):
-    """The connection was refused: the request never reached an app."""
+    """No connection was made (refused or reset): the request never reached an app."""
 
 
 class CutOff(Exception):
@@ -276,7 +276,9 @@ def _exchange(
     try:
         try:
             connection.connect()
-        except ConnectionRefusedError as exc:
+        except OSError as exc:
+            # Refused, or reset while the killed app's listening socket went away with
+            # the handshake in its backlog: no byte of the request left this side.
             raise Unreached from exc
         try:
             connection.request(method, path, body, headers or {})
