@@ -4,9 +4,9 @@
                                        [--push 100000] [--email 20000] [--pair 20000]
                                        [--tests 1000] [--due 100000] [--future 1000000]
 
-Real parts only: a push service on loopback (aiohttp, real HTTP, answering each
-message after 100 ms, counting each message's Topic so a message sent twice is
-seen), an SMTP relay on loopback (aiosmtpd, 20 ms a message), the dispatcher in
+Real parts only: a push service on loopback (real HTTP/1.1 parsed by httptools,
+answering each message after 100 ms, counting each message's Topic so a message
+sent twice is seen), an SMTP relay on loopback (aiosmtpd, 20 ms a message), the dispatcher in
 a process of its own with the real channels (RFC 8291 encryption, VAPID).
 
 1. CPU floor of web push, measured here with the same libraries: encrypting one
@@ -49,8 +49,9 @@ from typing import Any
 
 import aiohttp
 import http_ece  # type: ignore[import-untyped]
+import httptools
 import psycopg
-from aiohttp import web
+import uvloop
 from aiosmtpd.controller import Controller
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -102,13 +103,18 @@ class BrowserKeys:
         return cls(b64url(point), b64url(os.urandom(16)))
 
 
-def cpu_floor(keys: BrowserKeys, rounds: int = 2_000) -> tuple[float, float]:
+def cpu_floor(keys: BrowserKeys, rounds: int = 1_000, repeats: int = 5) -> tuple[float, float]:
     """Seconds of CPU to encrypt one message (a fresh key pair, ECDH, HKDF, AES-GCM with
-    http_ece) and to sign one VAPID JWT (py_vapid): the libraries the channel uses."""
+    http_ece) and to sign one VAPID JWT (py_vapid): the libraries the channel uses.
+
+    Each is the best of `repeats` runs of `rounds`: a floor is what the primitive costs
+    when nothing else on the machine gets in its way, so the noise of a shared machine
+    (which only ever adds) is left out of it, and the ratio against it is the strict one.
+    """
     point = base64.urlsafe_b64decode(keys.p256dh + "==")
     secret = base64.urlsafe_b64decode(keys.auth + "==")
-    started = time.process_time()
-    for _ in range(rounds):
+
+    def encrypt() -> None:
         http_ece.encrypt(
             PAYLOAD,
             private_key=ec.generate_private_key(ec.SECP256R1()),
@@ -116,19 +122,23 @@ def cpu_floor(keys: BrowserKeys, rounds: int = 2_000) -> tuple[float, float]:
             auth_secret=secret,
             version="aes128gcm",
         )
-    encrypt = (time.process_time() - started) / rounds
+
     vapid = Vapid(ec.generate_private_key(ec.SECP256R1()))
-    started = time.process_time()
-    for _ in range(rounds):
-        vapid.sign(
-            {
-                "sub": "mailto:a@b.example",
-                "aud": "https://push.example.net",
-                "exp": int(time.time()) + 3600,
-            }
-        )
-    sign = (time.process_time() - started) / rounds
-    return encrypt, sign
+    claims = {"sub": "mailto:a@b.example", "aud": "https://push.example.net"}
+
+    def sign() -> None:
+        vapid.sign({**claims, "exp": int(time.time()) + 3600})
+
+    def best(work: Any) -> float:
+        runs = []
+        for _ in range(repeats):
+            started = time.process_time()
+            for _ in range(rounds):
+                work()
+            runs.append((time.process_time() - started) / rounds)
+        return min(runs)
+
+    return best(encrypt), best(sign)
 
 
 # --- The push service and the relay ---
@@ -144,29 +154,57 @@ class PushService:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def start(self) -> None:
+        """Serve on a thread of its own: real HTTP/1.1 with keep-alive, parsed by httptools,
+        each answer 201 after PUSH_LATENCY_S. A lean server (a protocol on uvloop, no
+        framework) because a real push service runs on someone else's machines: here it
+        shares the two cores with the dispatcher and PostgreSQL, and should take as
+        little of them as it can, not set the pace."""
         ready = threading.Event()
+        service = self
 
-        async def receive(request: web.Request) -> web.Response:
-            await request.read()
-            await asyncio.sleep(PUSH_LATENCY_S)
-            topic = request.headers.get("Topic", "")
-            with self.lock:
-                self.topics[topic] = self.topics.get(topic, 0) + 1
-                self.last = time.monotonic()
-            return web.Response(status=201)
+        class Exchange(asyncio.Protocol):
+            def __init__(self) -> None:
+                self.parser = httptools.HttpRequestParser(self)
+                self.topic = b""
+                self.transport: Any = None
+
+            def connection_made(self, transport: Any) -> None:
+                self.transport = transport
+
+            def data_received(self, data: bytes) -> None:
+                try:
+                    self.parser.feed_data(data)
+                except httptools.HttpParserError:
+                    self.transport.close()
+
+            def on_header(self, name: bytes, value: bytes) -> None:
+                if name.lower() == b"topic":
+                    self.topic = value
+
+            def on_message_complete(self) -> None:
+                topic, self.topic = self.topic.decode(), b""
+                asyncio.get_running_loop().call_later(PUSH_LATENCY_S, self.answer, topic)
+
+            def answer(self, topic: str) -> None:
+                with service.lock:
+                    service.topics[topic] = service.topics.get(topic, 0) + 1
+                    service.last = time.monotonic()
+                if not self.transport.is_closing():
+                    self.transport.write(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")
 
         async def serve() -> None:
-            app = web.Application()
-            app.router.add_post("/{path:.*}", receive)
-            runner = web.AppRunner(app, access_log=None)
-            await runner.setup()
-            site = web.TCPSite(runner, "127.0.0.1", 0, backlog=4096)
-            await site.start()
-            self.port = runner.addresses[0][1]
+            server = await asyncio.get_running_loop().create_server(
+                Exchange, "127.0.0.1", 0, backlog=4096
+            )
+            self.port = server.sockets[0].getsockname()[1]
             ready.set()
             await asyncio.Event().wait()
 
-        threading.Thread(target=lambda: asyncio.run(serve()), daemon=True).start()
+        def run() -> None:
+            loop = uvloop.new_event_loop()
+            loop.run_until_complete(serve())
+
+        threading.Thread(target=run, daemon=True).start()
         ready.wait(30)
 
     def endpoint(self, n: int) -> str:
@@ -591,6 +629,9 @@ def main() -> None:
     seconds = run_dispatchers(url, 1, FLIGHT)
     sent, twice = push.counts()
     rate = args.push / seconds
+    # Measured again after the run, the best of both kept: on a shared machine a floor
+    # measured once can land in a slow second and flatter the ratio.
+    floor_rate = max(floor_rate, 1 / cpu_floor(keys)[0])
     print(
         f"{args.push:,} push reminders, one dispatcher, {FLIGHT} in flight: {seconds:.1f} s, "
         f"{rate:,.0f}/s ({sent:,} received, {twice} twice) = {rate / floor_rate:.2f} of the CPU "

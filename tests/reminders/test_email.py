@@ -1,28 +1,21 @@
 """The e-mail channel against a real SMTP server (aiosmtpd) on a free local port."""
 
-import datetime as dt
 import email
 import email.policy
-import ipaddress
 import logging
 import socket
-import ssl
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from aftercare.reminders.channels import Delivery, Message, Result
 from aftercare.reminders.email import EmailChannel
+from tests.live import Tls, private_tls
 
 MAIL_FROM = "Aftercare <reminders@care.example>"
 PATIENT = "patient@example.org"
@@ -105,52 +98,9 @@ def recorder(start_smtp: StartServer) -> tuple[Recorder, int]:
     return handler, start_smtp(handler)
 
 
-@dataclass(frozen=True)
-class Tls:
-    ca_file: Path
-    server_context: ssl.SSLContext
-
-
 @pytest.fixture(scope="module")
 def tls(tmp_path_factory: pytest.TempPathFactory) -> Tls:
-    """A private CA and a certificate for 127.0.0.1 that it signed."""
-    folder = tmp_path_factory.mktemp("tls")
-    now = dt.datetime.now(dt.UTC)
-
-    def certificate(
-        subject: str, key: ec.EllipticCurvePrivateKey, issuer: str, signer: Any, ca: bool
-    ) -> x509.Certificate:
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
-            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        )
-        if not ca:
-            san = x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
-            builder = builder.add_extension(san, critical=False)
-        return builder.sign(signer, hashes.SHA256())
-
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_cert = certificate("Test CA", ca_key, "Test CA", ca_key, ca=True)
-    server_key = ec.generate_private_key(ec.SECP256R1())
-    server_cert = certificate("127.0.0.1", server_key, "Test CA", ca_key, ca=False)
-
-    pem = serialization.Encoding.PEM
-    (folder / "ca.pem").write_bytes(ca_cert.public_bytes(pem))
-    (folder / "server.pem").write_bytes(server_cert.public_bytes(pem))
-    (folder / "server.key").write_bytes(
-        server_key.private_bytes(
-            pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(folder / "server.pem", folder / "server.key")
-    return Tls(folder / "ca.pem", context)
+    return private_tls(tmp_path_factory.mktemp("tls"))
 
 
 def deliver(url: str, email_address: str | None = PATIENT, **options: Any) -> Result:
