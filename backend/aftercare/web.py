@@ -47,6 +47,7 @@ def make_templates() -> Jinja2Templates:
     env.filters["day_date"] = _day_date
     env.filters["moment"] = _moment
     env.filters["numbers_ltr"] = numbers_ltr
+    env.filters["tel"] = tel_uri
     return templates
 
 
@@ -73,6 +74,14 @@ def _moment(context: Context, moment: datetime, zone: ZoneInfo | str) -> str:
 
 # A phone number or any other number, with the spaces and signs inside it.
 _NUMBER = re.compile(r"\+?\d(?:[\d\s().-]*\d)?")
+
+
+def tel_uri(phone: str) -> str:
+    """A `tel:` link for a number as written: its + and digits (RFC 3966 allows the rest
+    as visual separators, but some phones dial nothing when they are there)."""
+    return "tel:" + "".join(
+        character for character in phone if character.isdigit() or character == "+"
+    )
 
 
 def numbers_ltr(text: str) -> Markup:

@@ -21,6 +21,9 @@ def test_patch_me_changes_email_channels_and_language(client, factory, engine):
     assert response.status_code == 200
     assert response.json() == {
         "email": "ab@example.org", "channels": ["calendar", "email", "in-app"], "language": "ar",
+        # No phone given: no call, no message (tests/patients/test_contact.py).
+        "phone": None, "phone_safe_to_call": False, "phone_leave_message": False,
+        "phone_best_time": None,
     }  # fmt: skip
     assert len(_rows(engine, channel="email")) == 12
     plan = client.get("/api/v1/me/plan", headers=headers).json()

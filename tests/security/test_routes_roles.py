@@ -210,6 +210,7 @@ ROUTES: dict[tuple[str, str], Entry] = {
     ("POST", "/settings/hours"): patient(
         form=lambda w: {"wake_time": "08:00", "sleep_time": "22:00"}
     ),
+    ("POST", "/settings/phone"): patient(form=lambda w: {"number": "0612345678", "safe": "on"}),
     # The page's script posts these: a plain 401, not a redirect.
     ("POST", "/settings/push"): patient(json=_subscription, denied=UNAUTHORISED),
     ("POST", "/settings/push/off"): patient(json=lambda w: _ENDPOINT, denied=UNAUTHORISED),
@@ -241,6 +242,9 @@ ROUTES: dict[tuple[str, str], Entry] = {
     ("POST", "/console/patients/{patient_id}/test-reminder"): nurse(),
     ("POST", "/console/patients/{patient_id}/surgery"): nurse(form=_surgery),
     ("POST", "/console/patients/{patient_id}/code"): nurse(),
+    ("POST", "/console/patients/{patient_id}/contact"): nurse(
+        form=lambda w: {"phone": "0612345678", "phone_safe_to_call": "on"}
+    ),
     ("GET", "/console/patients/{patient_id}/messages"): nurse(),
     ("POST", "/console/patients/{patient_id}/messages"): nurse(form=lambda w: _MESSAGE),
     ("GET", "/console/messages"): nurse(),

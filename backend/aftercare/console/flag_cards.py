@@ -140,6 +140,11 @@ class PatientCard:
     unacknowledged_minutes: int | None
     late: bool
     target_minutes: int
+    # How to call the patient back: shown only here, never in a notification.
+    phone: str | None = None
+    phone_safe_to_call: bool = False
+    phone_leave_message: bool = False
+    phone_best_time: str | None = None
 
     @property
     def unacknowledged(self) -> list[WaitingFlag]:
@@ -194,6 +199,10 @@ def patient_cards(
             col(Patient.surgery_at),
             col(Patient.timezone),
             col(Patient.plan_days),
+            col(Patient.phone),
+            col(Patient.phone_safe_to_call),
+            col(Patient.phone_leave_message),
+            col(Patient.phone_best_time),
         )
         .join(Patient, col(Patient.id) == QueueCard.patient_id)
         .where(col(QueueCard.clinic_id) == clinic.id)
@@ -255,6 +264,10 @@ def patient_cards(
                 severity="red" if row.severity_order == SEVERITY_ORDER["red"] else "amber",
                 day=recovery_day_of(row.surgery_at, row.timezone, now),
                 plan_days=row.plan_days,
+                phone=row.phone,
+                phone_safe_to_call=row.phone_safe_to_call,
+                phone_leave_message=row.phone_leave_message,
+                phone_best_time=row.phone_best_time,
                 flags=waiting,
                 unacknowledged_minutes=_minutes(now, since) if since else None,
                 # The clinic's target is for red flags; only a wait nobody answered is late.

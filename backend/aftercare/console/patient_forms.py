@@ -35,6 +35,10 @@ MESSAGES = {
     "wake_time": _("Enter a time as HH:MM, like 08:00."),
     "sleep_time": _("Enter a time as HH:MM, at least 4 hours after the waking time."),
     "email": _("Enter a valid e-mail address, or leave it empty."),
+    "phone": _(
+        "Enter a phone number of 6 to 15 digits, like +33 6 12 34 56 78, or leave it empty."
+    ),
+    "phone_best_time": _("Say the best time to call in at most 80 characters."),
     "title": _("Give the item a title (at most 200 characters)."),
     "days": _("Write the days like 1-5 or 1, 3, 5, within the plan's days."),
     "times": _('Write the times like 08:00, 20:00, or "as needed".'),
@@ -55,6 +59,11 @@ class EnrolForm(Inbound):
     wake_time: str = ""
     sleep_time: str = ""
     email: str = ""
+    phone: str = ""
+    # Boxes: sent ("on") when ticked, absent otherwise.
+    phone_safe_to_call: str | None = None
+    phone_leave_message: str | None = None
+    phone_best_time: str = ""
     # One entry per prescribed row; the reminder boxes carry their row's number.
     item_title: list[str] = Field(default_factory=list)
     item_days: list[str] = Field(default_factory=list)
@@ -76,6 +85,35 @@ class EnrolForm(Inbound):
             )
             for i in range(PRESCRIBED_ROWS)
         ]
+
+
+class ContactForm(Inbound):
+    """How the clinic may reach the patient, as typed on the patient page."""
+
+    csrf_token: str | None = None
+    phone: str = ""
+    phone_safe_to_call: str | None = None
+    phone_leave_message: str | None = None
+    phone_best_time: str = ""
+
+
+def contact_fields(form: "ContactForm | EnrolForm") -> dict[str, Any]:
+    return {
+        "phone": form.phone.strip() or None,
+        "phone_safe_to_call": form.phone_safe_to_call is not None,
+        "phone_leave_message": form.phone_leave_message is not None,
+        "phone_best_time": form.phone_best_time.strip() or None,
+    }
+
+
+def contact_change(
+    form: ContactForm, translate: Translate
+) -> tuple[PatientUpdate | None, FieldErrors]:
+    """The contact form as the API's `PatientUpdate` (its contact fields alone)."""
+    try:
+        return PatientUpdate.model_validate(contact_fields(form)), {}
+    except ValidationError as error:
+        return None, errors_of(error, translate)
 
 
 class SurgeryForm(Inbound):
@@ -169,6 +207,7 @@ def enrolment_body(
         "wake_time": form.wake_time.strip() or None,
         "sleep_time": form.sleep_time.strip() or None,
         "email": form.email.strip() or None,
+        **contact_fields(form),
         "prescribed": prescribed,
     }
     try:

@@ -12,7 +12,14 @@ from sqlmodel import Session
 
 from aftercare.checkins.service import mark_seen_by_clinic
 from aftercare.console.enrol import LANGUAGE_NAMES, show_enrolment, zone_names
-from aftercare.console.patient_forms import FieldErrors, SurgeryForm, errors_of, surgery_change
+from aftercare.console.patient_forms import (
+    ContactForm,
+    FieldErrors,
+    SurgeryForm,
+    contact_change,
+    errors_of,
+    surgery_change,
+)
 from aftercare.console.patient_view import patient_facts, patient_list
 from aftercare.console.session import ConsoleUser
 from aftercare.console.web import ConsoleDep, audit, console_language, render
@@ -29,7 +36,7 @@ from aftercare.web import check_csrf
 router = APIRouter(include_in_schema=False)
 
 # What the page says after an action (`?done=`); anything else is ignored.
-DONE = frozenset({"test-reminder", "surgery-moved", "already-enrolled"})
+DONE = frozenset({"test-reminder", "surgery-moved", "already-enrolled", "contact-saved"})
 
 
 def own_patient(session: Session, user: ConsoleUser, patient_id: str) -> Patient:
@@ -78,13 +85,16 @@ def _patient_page(
     done: str = "",
     surgery_form: SurgeryForm | None = None,
     surgery_errors: FieldErrors | None = None,
+    contact_form: ContactForm | None = None,
+    contact_errors: FieldErrors | None = None,
 ) -> Response:
     """Render the page, then record the view: whoever saw the record is in the audit trail."""
     facts = patient_facts(session, patient, protocols, console_language(request, user), now)
     local = facts.surgery_at
     response = render(
         request, user, "console/patient.html",
-        status.HTTP_422_UNPROCESSABLE_CONTENT if surgery_errors else status.HTTP_200_OK,
+        status.HTTP_422_UNPROCESSABLE_CONTENT
+        if surgery_errors or contact_errors else status.HTTP_200_OK,
         facts=facts, done=done if done in DONE else "", outcomes=OUTCOMES,
         language_name=LANGUAGE_NAMES.get(patient.language, patient.language),
         clinic_zone=ZoneInfo(user.clinic.timezone), zones=zone_names(),
@@ -93,6 +103,12 @@ def _patient_page(
             timezone=patient.timezone,
         ),
         surgery_errors=surgery_errors or {},
+        contact_form=contact_form or ContactForm(
+            phone=patient.phone or "", phone_best_time=patient.phone_best_time or "",
+            phone_safe_to_call="on" if patient.phone_safe_to_call else None,
+            phone_leave_message="on" if patient.phone_leave_message else None,
+        ),
+        contact_errors=contact_errors or {},
     )  # fmt: skip
     audit(session, request, user, now, "patient.viewed", "patient", patient.id)
     # The check-ins on the page were seen: the patient's phone will say so.
@@ -163,6 +179,33 @@ def move_surgery(
         errors = errors_of(error, translate)
         return _patient_page(request, user, session, protocols, now, patient, "", form, errors)
     return _back(patient, "surgery-moved")
+
+
+@router.post("/console/patients/{patient_id}/contact", response_model=None)
+def change_contact(
+    patient_id: str,
+    request: Request,
+    form: Annotated[ContactForm, Form()],
+    user: ConsoleDep,
+    session: SessionDep,
+    protocols: ProtocolsDep,
+    now: NowDep,
+) -> Response:
+    """The phone number and how it may be used, as `PATCH /api/v1/patients/{id}` takes them."""
+    check_csrf(request, form.csrf_token)
+    patient = still_in_care(own_patient(session, user, patient_id))
+    translate = gettext_for(console_language(request, user)).gettext
+    changes, errors = contact_change(form, translate)
+    if changes is None:
+        return _patient_page(
+            request, user, session, protocols, now, patient, contact_form=form,
+            contact_errors=errors,
+        )  # fmt: skip
+    # Which fields, never their values: the audit log keeps no contact details.
+    audit(session, request, user, now, "patient.contact-changed", "patient", patient.id,
+          phone="set" if changes.phone else "removed")  # fmt: skip
+    reschedule(session, patient, changes, protocols, now)
+    return _back(patient, "contact-saved")
 
 
 @router.post("/console/patients/{patient_id}/code", response_model=None)

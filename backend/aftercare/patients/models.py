@@ -34,6 +34,13 @@ class Patient(SQLModel, table=True):
     wake_time: time
     sleep_time: time
     email: str | None = Field(default=None, max_length=254)
+    # How the clinic may reach the patient outside the app (console only, never in a
+    # notification): a number, whether a call is safe and a message may be left
+    # (never assumed: a call may be what puts a patient in danger), and when.
+    phone: str | None = Field(default=None, max_length=32)
+    phone_safe_to_call: bool = False
+    phone_leave_message: bool = False
+    phone_best_time: str | None = Field(default=None, max_length=80)
     # How the patient wants reminders: any of in-app, push, email, calendar.
     channels: list[str] = Field(
         default_factory=lambda: ["in-app"], sa_column=Column(JSON, nullable=False)

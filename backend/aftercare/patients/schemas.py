@@ -1,3 +1,4 @@
+import re
 import uuid
 from datetime import datetime, time
 from functools import lru_cache
@@ -30,7 +31,51 @@ def check_surgery_at(value: datetime | None) -> datetime | None:
     return value
 
 
-class PatientCreate(Inbound):
+PHONE_CHARACTERS = re.compile(r"\+?[0-9 ().-]+")
+
+
+def check_phone(value: str | None) -> str | None:
+    """A phone number as people write it (+33 6 12 34 56 78, 0612-345678): kept as
+    written, its spaces tidied; 6 to 15 digits (E.164's most); empty means none."""
+    if value is None:
+        return None
+    value = " ".join(value.split())
+    if not value:
+        return None
+    digits = sum(character.isdigit() for character in value)
+    if not PHONE_CHARACTERS.fullmatch(value) or not 6 <= digits <= 15:
+        raise ValueError("is not a phone number: digits, spaces, + ( ) . - and 6 to 15 digits")
+    return value
+
+
+class Contact(Inbound):
+    """How the clinic may reach the patient outside the app (api.md): shown only in
+    the console, never in a notification. Without a number, the rest is reset."""
+
+    phone: Annotated[str, Field(max_length=32)] | None = None
+    phone_safe_to_call: bool | None = None
+    phone_leave_message: bool | None = None
+    phone_best_time: Annotated[str, Field(max_length=80)] | None = None
+
+    _phone = field_validator("phone")(check_phone)
+
+    @field_validator("phone_best_time")
+    @classmethod
+    def _best_time(cls, value: str | None) -> str | None:
+        return " ".join(value.split()) or None if value is not None else None
+
+
+CONTACT_FIELDS = ("phone", "phone_safe_to_call", "phone_leave_message", "phone_best_time")
+
+
+class ContactPublic(BaseModel):
+    phone: str | None = None
+    phone_safe_to_call: bool = False
+    phone_leave_message: bool = False
+    phone_best_time: str | None = None
+
+
+class PatientCreate(Contact):
     alias: Annotated[str, Field(min_length=1, max_length=40)]
     protocol: Annotated[str, Field(min_length=1, max_length=60)]
     surgery_at: AwareDatetime
@@ -75,7 +120,7 @@ class EnrollmentPublic(BaseModel):
     expires_at: datetime
 
 
-class PatientPublic(BaseModel):
+class PatientPublic(ContactPublic):
     id: uuid.UUID
     alias: str
     protocol: str
@@ -108,8 +153,9 @@ class EnrollTokenPublic(BaseModel):
     patient_id: uuid.UUID
 
 
-class PatientUpdate(Inbound):
-    """What a nurse may change after enrolment; the plan is rebuilt from it."""
+class PatientUpdate(Contact):
+    """What a nurse may change after enrolment; the plan is rebuilt from the surgery
+    and hours, not from the contact details."""
 
     surgery_at: AwareDatetime | None = None
     timezone: str | None = None

@@ -14,6 +14,9 @@ from aftercare.flags.models import Flag
 from aftercare.patients.codes import code_digest, new_code
 from aftercare.patients.models import EnrollmentCode, Patient
 from aftercare.patients.schemas import (
+    CONTACT_FIELDS,
+    Contact,
+    ContactPublic,
     EnrollmentPublic,
     PatientCreate,
     PatientPublic,
@@ -85,6 +88,7 @@ def create_patient(
     problem = wake_window_problem(patient.wake_time, patient.sleep_time)
     if problem:
         raise invalid_field("sleep_time", problem, body.sleep_time)
+    apply_contact(patient, body)
     session.add(patient)
     freeze_plan(session, patient, protocol, now)
     enrollment = _issue_code(session, patient.id, now, settings)
@@ -189,6 +193,29 @@ def to_public_many(session: Session, patients: list[Patient], now: datetime) -> 
     ]
 
 
+def apply_contact(patient: Patient, changes: Contact) -> None:
+    """The contact details sent (api.md): a number removed takes the rest with it, and a
+    call or a message is allowed only when said so (null is no)."""
+    sent = changes.model_fields_set & set(CONTACT_FIELDS)
+    for field in sent:
+        value = getattr(changes, field)
+        if field in ("phone_safe_to_call", "phone_leave_message"):
+            value = bool(value)
+        setattr(patient, field, value)
+    if patient.phone is None:
+        patient.phone_safe_to_call = patient.phone_leave_message = False
+        patient.phone_best_time = None
+
+
+def contact_public(patient: Patient) -> ContactPublic:
+    return ContactPublic(
+        phone=patient.phone,
+        phone_safe_to_call=patient.phone_safe_to_call,
+        phone_leave_message=patient.phone_leave_message,
+        phone_best_time=patient.phone_best_time,
+    )
+
+
 def _public(patient: Patient, now: datetime, checkins: int, open_flags: int) -> PatientPublic:
     zone = ZoneInfo(patient.timezone)
     return PatientPublic(
@@ -202,6 +229,7 @@ def _public(patient: Patient, now: datetime, checkins: int, open_flags: int) -> 
         wake_time=patient.wake_time.strftime("%H:%M"),
         sleep_time=patient.sleep_time.strftime("%H:%M"),
         email=patient.email,
+        **contact_public(patient).model_dump(),
         day=recovery_day(patient, now),
         days=patient.plan_days,
         enrolled=patient.enrolled_at is not None,
@@ -259,11 +287,20 @@ def reschedule(
     protocols: dict[str, Protocol],
     now: datetime,
 ) -> Patient:
-    """Move the surgery or change the patient's hours: the plan is rebuilt from the current file."""
+    """Move the surgery or change the patient's hours: the plan is rebuilt from the current file.
+
+    Contact details change alone, without a rebuild."""
+    apply_contact(patient, changes)
+    plan_fields = changes.model_fields_set - set(CONTACT_FIELDS)
+    if not plan_fields:
+        session.add(patient)
+        session.commit()
+        session.refresh(patient)
+        return patient
     protocol = protocols.get(patient.protocol_id)
     if protocol is None:
         raise invalid_field("protocol", f"the procedure file {patient.protocol_id} is gone")
-    for field in changes.model_fields_set:
+    for field in plan_fields:
         value = getattr(changes, field)
         if value is None:
             raise invalid_field(field, "may be changed but not removed")

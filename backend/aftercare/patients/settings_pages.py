@@ -45,6 +45,8 @@ def _settings_page(
     hours: dict[str, str] | None = None,
     hours_errors: dict[str, str] | None = None,
     sent_to: list[str] | None = None,
+    contact: dict[str, object] | None = None,
+    contact_error: bool = False,
 ) -> HTMLResponse:
     hours = hours or {
         "wake_time": patient.wake_time.strftime("%H:%M"),
@@ -56,8 +58,13 @@ def _settings_page(
         calendar_url=f"{settings.base_url.rstrip('/')}/calendar/{patient.calendar_token}.ics",
         hours=hours, hours_errors=hours_errors or {}, sent_to=sent_to,
         masked_email=mask_email(patient.email) if patient.email else "",
+        contact=contact or {
+            "phone": patient.phone or "", "safe": patient.phone_safe_to_call,
+            "message": patient.phone_leave_message, "best_time": patient.phone_best_time or "",
+        },
+        contact_error=contact_error,
     )  # fmt: skip
-    invalid = errors or bool(hours_errors)
+    invalid = errors or bool(hours_errors) or contact_error
     code = status.HTTP_422_UNPROCESSABLE_CONTENT if invalid else status.HTTP_200_OK
     return render(request, settings, "patient/settings.html", context, code)
 
@@ -97,6 +104,45 @@ def settings_submit(
     update_me(session, patient, changes, now)
     message = gettext_for(patient.language).gettext(_("Saved."))
     return _settings_page(request, settings, patient, app_name, saved=message)
+
+
+@router.post("/settings/phone", response_model=None)
+def settings_phone(
+    request: Request,
+    phone: PhoneDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+    csrf_token: Annotated[str | None, Form()] = None,
+    number: Annotated[str, Form()] = "",
+    safe: Annotated[str | None, Form()] = None,
+    message: Annotated[str | None, Form()] = None,
+    best_time: Annotated[str, Form()] = "",
+    remove: Annotated[str | None, Form()] = None,
+) -> Response:
+    """The patient's own number for the clinic, and how it may be used; or none."""
+    check_csrf(request, csrf_token)
+    patient, clinic = phone
+    typed = {"phone": number, "safe": safe is not None, "message": message is not None,
+             "best_time": best_time}  # fmt: skip
+    try:
+        changes = MeUpdate.model_validate(
+            {"phone": None}
+            if remove is not None
+            else {
+                "phone": number.strip() or None,
+                "phone_safe_to_call": safe is not None,
+                "phone_leave_message": message is not None,
+                "phone_best_time": best_time.strip() or None,
+            }
+        )
+    except ValidationError:
+        return _settings_page(
+            request, settings, patient, clinic.app_name, contact=typed, contact_error=True
+        )
+    update_me(session, patient, changes, now)
+    saved = gettext_for(patient.language).gettext(_("Saved."))
+    return _settings_page(request, settings, patient, clinic.app_name, saved=saved)
 
 
 def _clock_field(raw: str) -> str:

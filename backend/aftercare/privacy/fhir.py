@@ -73,17 +73,21 @@ def celsius(value: float) -> dict[str, Any]:
 
 
 def patient_resource(
-    patient_id: uuid.UUID, alias: str, language: str, email: str | None
+    patient_id: uuid.UUID, alias: str, language: str, email: str | None, phone: str | None = None
 ) -> Resource:
-    """The patient as the clinic knows them: an alias (never a name), a language, an e-mail."""
+    """The patient as the clinic knows them: an alias (never a name), a language, an e-mail
+    and a phone number."""
     resource: Resource = {
         "resourceType": "Patient",
         "id": str(patient_id),
         # FHIR's word for an alias or pseudonym is an "anonymous" name.
         "name": [{"use": "anonymous", "text": alias}],
     }
-    if email:
-        resource["telecom"] = [{"system": "email", "value": email}]
+    telecom = [{"system": "email", "value": email}] if email else []
+    if phone:
+        telecom.append({"system": "phone", "value": phone})
+    if telecom:
+        resource["telecom"] = telecom
     resource["communication"] = [
         {"language": {"coding": [{"system": BCP47, "code": language}]}, "preferred": True}
     ]

@@ -143,6 +143,10 @@ def anonymise_patient(session: Session, due: DuePatient, now: datetime) -> bool:
         .values(
             alias=ANONYMISED_ALIAS,
             email=None,
+            phone=None,
+            phone_safe_to_call=False,
+            phone_leave_message=False,
+            phone_best_time=None,
             channels=["in-app"],
             prescribed=[],
             # The old feed address stops working; nobody is told the new one.

@@ -42,7 +42,9 @@ def export_bundle(
     """Everything kept about the patient, as a FHIR `collection` Bundle (plain JSON values)."""
     plan_id = fhir.care_plan_id(patient.id)
     resources = [
-        fhir.patient_resource(patient.id, patient.alias, patient.language, patient.email),
+        fhir.patient_resource(
+            patient.id, patient.alias, patient.language, patient.email, patient.phone
+        ),
         fhir.care_plan_resource(
             plan_of(session, patient), patient.id, patient.surgery_at, clinic.name, now
         ),

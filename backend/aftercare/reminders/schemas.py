@@ -6,13 +6,13 @@ from pydantic import BaseModel, EmailStr, Field, HttpUrl, field_validator
 
 from aftercare.i18n import _
 from aftercare.inbound import Inbound
-from aftercare.patients.schemas import Language
+from aftercare.patients.schemas import Contact, ContactPublic, Language
 from aftercare.protocols.schema import parse_clock
 
 ChannelName = Literal["in-app", "push", "email", "calendar"]
 
 
-class MeUpdate(Inbound):
+class MeUpdate(Contact):
     """What a patient may change about themselves (api.md: PATCH /api/v1/me)."""
 
     email: EmailStr | None = None
@@ -28,7 +28,7 @@ class MeUpdate(Inbound):
         return None if value is None else parse_clock(value)
 
 
-class MePublic(BaseModel):
+class MePublic(ContactPublic):
     email: str | None
     channels: list[str]
     language: str

@@ -11,7 +11,7 @@ from aftercare.audit.models import AuditEvent
 from aftercare.audit.service import record
 from aftercare.patients.models import Patient
 from aftercare.patients.schemas import PatientUpdate
-from aftercare.patients.service import invalid_field, reschedule
+from aftercare.patients.service import apply_contact, contact_public, invalid_field, reschedule
 from aftercare.plans.engine import in_language
 from aftercare.plans.models import PlanItem
 from aftercare.protocols.loader import Protocol
@@ -28,7 +28,12 @@ from aftercare.reminders.texts import patient_message
 
 
 def me_public(patient: Patient) -> MePublic:
-    return MePublic(email=patient.email, channels=patient.channels, language=patient.language)
+    return MePublic(
+        email=patient.email,
+        channels=patient.channels,
+        language=patient.language,
+        **contact_public(patient).model_dump(),
+    )
 
 
 HOURS = ("wake_time", "sleep_time")
@@ -90,6 +95,7 @@ def update_me(
         patient.channels = sorted({"in-app", *changes.channels})
     if changes.language is not None:
         patient.language = changes.language
+    apply_contact(patient, changes)
     session.add(patient)
     session.flush()
     wake = hours.get("wake_time", patient.wake_time)
