@@ -238,3 +238,103 @@ def test_weekly_buckets_partition_the_days(today: date, count: int, offsets: Any
     assert sum(buckets.values()) == sum(inside.values())
     for monday, total in buckets.items():
         assert total == sum(n for day, n in inside.items() if week_start(day) == monday)
+
+
+def _answered(
+    session: Session,
+    patient: Patient,
+    severity: str,
+    created: datetime,
+    *,
+    silent: bool = False,
+    acknowledged_after: float | None = None,
+    outcome: str | None = None,
+) -> None:
+    """A flag from a check-in's answers (or, `silent`, for check-ins that did not come),
+    acknowledged after so many minutes, resolved with `outcome`."""
+    checkin_id = None
+    if not silent:
+        checkin_id = uuid.uuid4()
+        session.add(
+            CheckIn(
+                id=checkin_id, patient_id=patient.id, recorded_at=created, received_at=created,
+                day=3, pain=8, bleeding="none", discharge="none", urination="normal",
+                allergy="none", nausea=False, wants_contact=False, severity=severity,
+                reasons=[], advice="", body_digest="e" * 64,
+            )
+        )  # fmt: skip
+    acknowledged = (
+        created + timedelta(minutes=acknowledged_after) if acknowledged_after is not None else None
+    )
+    session.add(
+        Flag(
+            clinic_id=patient.clinic_id, patient_id=patient.id, checkin_id=checkin_id,
+            silent_since=created - timedelta(hours=48) if silent else None,
+            severity=severity, severity_rank=2 if severity == "red" else 1,
+            status="resolved" if outcome else "acknowledged" if acknowledged else "open",
+            reasons=[{"code": "silence" if silent else "pain-high", "answer": 8}],
+            created_at=created, acknowledged_at=acknowledged,
+            resolved_at=acknowledged if outcome else None, resolution_outcome=outcome,
+        )
+    )  # fmt: skip
+
+
+def test_alert_burden_of_a_week_worked_out_by_hand(
+    console: Console, engine: Engine, factory: Factory
+) -> None:
+    """Last week, day surgery: 8 check-ins, of which 2 raised red flags (acknowledged after
+    10 and 30 minutes, one resolved as no action needed) and 2 amber (one acknowledged
+    after 4 minutes and resolved by calling, one still open); one missed-check-in flag
+    (amber, acknowledged after 60 minutes, no action needed). Hymenoplasty: 2 check-ins,
+    no flag. Another clinic's flag stays out. By hand:
+    red 2/8 = 25 per 100 check-ins, amber 2/8 = 25; resolved 3, 2 of them no action
+    needed = 67%; red acknowledged [10, 30]: median 20, 90th percentile 10 + 0.9 x 20 = 28;
+    amber [4, 60]: median 32, 90th 4 + 0.9 x 56 = 54.4."""
+    factory.nurse(clinic="south")
+    last_monday = week_start(datetime.now(UTC).date()) - timedelta(weeks=1)
+    tuesday = datetime.combine(last_monday + timedelta(days=1), time(12), tzinfo=UTC)
+    with Session(engine) as session:
+        north, south = _clinic(session, "north"), _clinic(session, "south")
+        one, two = _patient(session, north, "A.A."), _patient(session, north, "B.B.")
+        other = _patient(session, north, "H.Y.")
+        other.protocol_id = "hymenoplasty"
+        # 4 calm check-ins and 4 behind the flags: 8 for day surgery.
+        for hour in range(4):
+            _checkin(session, one if hour % 2 else two, 2, tuesday + timedelta(hours=hour))
+        _answered(session, one, "red", tuesday, acknowledged_after=10, outcome="no-action-needed")
+        _answered(session, two, "red", tuesday, acknowledged_after=30)
+        _answered(session, one, "amber", tuesday, acknowledged_after=4, outcome="called-patient")
+        _answered(session, two, "amber", tuesday + timedelta(days=1))
+        _answered(session, two, "amber", tuesday, silent=True, acknowledged_after=60,
+                  outcome="no-action-needed")  # fmt: skip
+        _checkin(session, other, 2, tuesday)
+        _checkin(session, other, 3, tuesday + timedelta(days=1))
+        stranger = _patient(session, south, "C.C.")
+        _answered(session, stranger, "red", tuesday, acknowledged_after=100)
+        session.commit()
+
+    figures = _csv(console.client.get("/console/report.csv?weeks=2").text)
+    monday = last_monday.isoformat()
+    day_surgery = {
+        measure.removeprefix("burden:day-surgery:"): value
+        for (week, measure), value in figures.items()
+        if week == monday and measure.startswith("burden:day-surgery:")
+    }
+    assert day_surgery == {
+        "checkins": "8",
+        "red_flags": "2", "red_per_100_checkins": "25",
+        "amber_flags": "2", "amber_per_100_checkins": "25",
+        "silence_flags": "1", "resolved": "3", "no_action_needed_percent": "66.7",
+        "red_ack_median_minutes": "20", "red_ack_p90_minutes": "28",
+        "amber_ack_median_minutes": "32", "amber_ack_p90_minutes": "54.4",
+    }  # fmt: skip
+    assert figures[(monday, "burden:hymenoplasty:checkins")] == "2"
+    assert figures[(monday, "burden:hymenoplasty:red_per_100_checkins")] == "0"
+    assert figures[(monday, "burden:hymenoplasty:red_ack_median_minutes")] == ""
+    this_week = week_start(datetime.now(UTC).date()).isoformat()
+    assert not any(week == this_week and m.startswith("burden:") for week, m in figures)
+
+    html = console.client.get("/console/report?weeks=2").text
+    table = html.split('<table class="burden">')[1].split("</table>")[0]
+    assert "Minor day surgery" in table and "Hymenoplasty" in table, "procedures by name, not id"
+    assert "25.0" in table and "67%" in table and "20.0 / 28.0" in table and "32.0 / 54.4" in table

@@ -9,7 +9,7 @@ from fastapi.responses import Response
 from aftercare.console.bars import bar_chart
 from aftercare.console.reporting import DEFAULT_WEEKS, MAX_WEEKS, Report, clinic_report, csv_rows
 from aftercare.console.web import ConsoleDep, audit, console_language, render
-from aftercare.deps import NowDep, SessionDep
+from aftercare.deps import NowDep, ProtocolsDep, SessionDep
 from aftercare.i18n import gettext_for
 
 router = APIRouter(include_in_schema=False)
@@ -56,6 +56,7 @@ def report_page(
     request: Request,
     user: ConsoleDep,
     session: SessionDep,
+    protocols: ProtocolsDep,
     now: NowDep,
     weeks: str | None = None,
 ) -> Response:
@@ -67,9 +68,11 @@ def report_page(
     report = clinic_report(session, user.clinic, now, count)
     audit(session, request, user, now, "report.viewed", "clinic", user.clinic.id, weeks=count)
     session.commit()
-    charts = _charts(report, console_language(request, user))
+    language = console_language(request, user)
+    charts = _charts(report, language)
+    procedures = {key: protocol.name(language) for key, protocol in protocols.items()}
     return render(request, user, "console/report.html", report=report, weeks=count,
-                  max_weeks=MAX_WEEKS, charts=charts)  # fmt: skip
+                  max_weeks=MAX_WEEKS, charts=charts, procedures=procedures)  # fmt: skip
 
 
 @router.get("/console/report.csv", response_model=None)

@@ -104,9 +104,42 @@ class WeekFigures:
 
 
 @dataclass
+class Burden:
+    """What one week's alerts asked of the nurses, for one procedure.
+
+    Check-ins and flags are counted by when the server received them (a flag is
+    raised as its check-in arrives); medical flags come from a check-in's answers,
+    silence flags from check-ins that did not come. Times to acknowledge are of
+    every flag of the week, by severity, those still waiting aside.
+    """
+
+    start: date
+    procedure: str
+    checkins: int = 0
+    medical: Counter[str] = field(default_factory=Counter)  # severity -> flags
+    silence: int = 0
+    resolved: int = 0
+    no_action: int = 0
+    ack_minutes: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+
+    def per_100(self, severity: str) -> float | None:
+        """Medical flags of this severity per 100 check-ins; None without check-ins."""
+        return 100 * self.medical[severity] / self.checkins if self.checkins else None
+
+    @property
+    def no_action_share(self) -> float | None:
+        """Percent of the resolved flags closed as "no action needed"."""
+        return 100 * self.no_action / self.resolved if self.resolved else None
+
+    def ack(self, severity: str, q: float) -> float | None:
+        return percentile(self.ack_minutes.get(severity, []), q)
+
+
+@dataclass
 class Report:
     weeks: list[WeekFigures]
     codes: list[str]
+    burden: list[Burden] = field(default_factory=list)
 
 
 def _adherence(
@@ -204,6 +237,67 @@ def _red_acknowledgements(
     return [(created, acknowledged) for created, acknowledged in rows]
 
 
+def _alert_burden(
+    session: Session, clinic_id: uuid.UUID, bounds: Sequence[datetime], zone: ZoneInfo
+) -> list[Burden]:
+    """Per week and procedure, oldest week first, then by procedure; only pairs with
+    a check-in or a flag."""
+    found: dict[tuple[date, str], Burden] = {}
+
+    def burden(moment: datetime, procedure: str) -> Burden:
+        monday = week_start(moment.astimezone(zone).date())
+        key = (monday, procedure)
+        if key not in found:
+            found[key] = Burden(monday, procedure)
+        return found[key]
+
+    week = case(
+        *((col(CheckIn.received_at) < bound, index) for index, bound in enumerate(bounds[1:])),
+        else_=len(bounds) - 1,
+    )
+    received = session.execute(
+        select(week, col(Patient.protocol_id), func.count())
+        .join(Patient, col(Patient.id) == CheckIn.patient_id)
+        .where(
+            col(Patient.clinic_id) == clinic_id,
+            col(CheckIn.received_at) >= bounds[0],
+            col(CheckIn.received_at) < bounds[-1],
+        )
+        .group_by(week, col(Patient.protocol_id))
+    ).all()
+    for index, procedure, count in received:
+        burden(bounds[int(index)], procedure).checkins += int(count)
+    flags = session.execute(
+        select(
+            col(Flag.created_at),
+            col(Patient.protocol_id),
+            col(Flag.severity),
+            col(Flag.silent_since).is_not(None),
+            col(Flag.status),
+            col(Flag.resolution_outcome),
+            col(Flag.acknowledged_at),
+        )
+        .join(Patient, col(Patient.id) == Flag.patient_id)
+        .where(
+            col(Flag.clinic_id) == clinic_id,
+            col(Flag.created_at) >= bounds[0],
+            col(Flag.created_at) < bounds[-1],
+        )
+    ).all()
+    for created, procedure, severity, silent, status, outcome, acknowledged in flags:
+        figures = burden(created, procedure)
+        if silent:
+            figures.silence += 1
+        else:
+            figures.medical[severity] += 1
+        if status == "resolved":
+            figures.resolved += 1
+            figures.no_action += outcome == "no-action-needed"
+        if acknowledged is not None:
+            figures.ack_minutes[severity].append((acknowledged - created).total_seconds() / 60)
+    return [found[key] for key in sorted(found)]
+
+
 def clinic_report(session: Session, clinic: Clinic, now: datetime, count: int) -> Report:
     """The last `count` weeks (this one included) of the clinic's figures."""
     zone = ZoneInfo(clinic.timezone)
@@ -224,7 +318,7 @@ def clinic_report(session: Session, clinic: Clinic, now: datetime, count: int) -
         else:
             week.ack_minutes.append((acknowledged - created).total_seconds() / 60)
     codes = sorted({code for week in figures for code in week.flags})
-    return Report(figures, codes)
+    return Report(figures, codes, _alert_burden(session, clinic.id, bounds, zone))
 
 
 def csv_rows(report: Report) -> Iterator[tuple[str, str, str]]:
@@ -243,3 +337,15 @@ def csv_rows(report: Report) -> Iterator[tuple[str, str, str]]:
         yield monday, "red_ack_median_minutes", number(week.ack_median)
         yield monday, "red_ack_p90_minutes", number(week.ack_p90)
         yield monday, "red_unacknowledged", str(week.unacknowledged)
+    for burden in report.burden:
+        monday, at = burden.start.isoformat(), f"burden:{burden.procedure}:"
+        yield monday, at + "checkins", str(burden.checkins)
+        for severity in ("red", "amber"):
+            yield monday, at + f"{severity}_flags", str(burden.medical[severity])
+            yield monday, at + f"{severity}_per_100_checkins", number(burden.per_100(severity))
+        yield monday, at + "silence_flags", str(burden.silence)
+        yield monday, at + "resolved", str(burden.resolved)
+        yield monday, at + "no_action_needed_percent", number(burden.no_action_share)
+        for severity in ("red", "amber"):
+            yield monday, at + f"{severity}_ack_median_minutes", number(burden.ack(severity, 50))
+            yield monday, at + f"{severity}_ack_p90_minutes", number(burden.ack(severity, 90))
