@@ -338,3 +338,17 @@ def test_alert_burden_of_a_week_worked_out_by_hand(
     table = html.split('<table class="burden">')[1].split("</table>")[0]
     assert "Minor day surgery" in table and "Hymenoplasty" in table, "procedures by name, not id"
     assert "25.0" in table and "67%" in table and "20.0 / 28.0" in table and "32.0 / 54.4" in table
+
+
+def test_reasons_are_named_in_the_nurses_language_not_by_code(
+    console: Console, engine: Engine, factory: Factory
+) -> None:
+    _scenario(engine, factory, datetime.now(UTC))
+    english = console.client.get("/console/report?weeks=4").text
+    assert '<th scope="col" title="fever">Temperature ≥ 38.0 °C</th>' in english
+    # A code no rule file knows any more keeps its code.
+    assert '<th scope="col" title="bleeding-heavy">bleeding-heavy</th>' in english
+    assert "<code>fever</code>" not in english
+    french = console.client.get("/console/report?weeks=4", headers={"Accept-Language": "fr"})
+    assert '<th scope="col" title="fever">Température ≥ 38.0 °C</th>' in french.text
+    assert "Température ≥ 38.0 °C: 2" in french.text, "the chart's text alternative too"

@@ -112,6 +112,32 @@ def reason_message(rule: RuleSpec | None, evidence: Evidence, language: str) -> 
     )
 
 
+def rule_label(rule: RuleSpec | None, code: str, language: str) -> str:
+    """A rule as a report names it, in the reader's language: its message with the
+    answer replaced by the rule's bounds ("Temperature ≥ 38.0 °C", "Pain ≥ 7, < 9 out
+    of 10", "No check-in for ≥ 48 hours"); a choice's message says its answer already.
+    A rule no longer in the file keeps its code."""
+    if rule is None:
+        return code
+    when = rule.when
+    bounds = "…"
+    if when.silent_hours is not None:
+        bounds = f"≥ {when.silent_hours}"
+    elif when.at_least is not None or when.below is not None:
+        parts = [f"≥ {_bound(when.at_least, when.field)}"] if when.at_least is not None else []
+        parts += [f"< {_bound(when.below, when.field)}"] if when.below is not None else []
+        bounds = ", ".join(parts)
+    return fill(in_language(rule.message, language), value=bounds, previous="…")
+
+
+def _bound(value: float, field: str | None) -> str:
+    """A bound as the answers show it: a temperature with its tenth (38.0), a whole
+    number without (pain 7)."""
+    if field != "temperature_c" and value == int(value):
+        return str(int(value))
+    return _shown(float(value))
+
+
 def advice_for(
     verdict: Verdict,
     rules: Mapping[str, RuleSpec],

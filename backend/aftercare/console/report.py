@@ -6,11 +6,14 @@ import io
 from fastapi import APIRouter, Request, status
 from fastapi.responses import Response
 
-from aftercare.console.bars import bar_chart
+from aftercare.checkins.rules import rule_label
+from aftercare.console.bars import bar_chart, row_chart
 from aftercare.console.reporting import DEFAULT_WEEKS, MAX_WEEKS, Report, clinic_report, csv_rows
 from aftercare.console.web import ConsoleDep, audit, console_language, render
 from aftercare.deps import NowDep, ProtocolsDep, SessionDep
 from aftercare.i18n import gettext_for
+from aftercare.protocols.loader import Protocol
+from aftercare.protocols.schema import RuleSpec
 
 router = APIRouter(include_in_schema=False)
 
@@ -26,7 +29,19 @@ def _weeks(raw: str | None) -> int | None:
     return weeks if 1 <= weeks <= MAX_WEEKS else None
 
 
-def _charts(report: Report, lang: str) -> dict[str, str]:
+def reason_labels(
+    codes: list[str], protocols: dict[str, Protocol], language: str
+) -> dict[str, str]:
+    """Each reason code as the rule that raised it reads, in the nurse's language (the
+    first procedure file that has the rule; a rule no file has any more keeps its code)."""
+    rules: dict[str, RuleSpec] = {}
+    for protocol in protocols.values():
+        for rule in protocol.rules:
+            rules.setdefault(rule.code, rule)
+    return {code: rule_label(rules.get(code), code, language) for code in codes}
+
+
+def _charts(report: Report, lang: str, labels: dict[str, str]) -> dict[str, str]:
     text = gettext_for(lang).gettext
     adherence = [(week.start.strftime("%d/%m"), week.adherence) for week in report.weeks]
     done = ", ".join(
@@ -34,14 +49,15 @@ def _charts(report: Report, lang: str) -> dict[str, str]:
         for week in report.weeks
     )
     totals = [
-        (code, float(sum(w.flags.get(code, 0) for w in report.weeks))) for code in report.codes
+        (labels.get(code, code), float(sum(w.flags.get(code, 0) for w in report.weeks)))
+        for code in report.codes
     ]
-    flagged = ", ".join(f"{code}: {total:.0f}" for code, total in totals) or text("none")
+    flagged = ", ".join(f"{label}: {total:.0f}" for label, total in totals) or text("none")
     return {
         "adherence": bar_chart(
             adherence, 100, "adherence-chart", text("Check-in adherence per week (%)"), done
         ),
-        "flags": bar_chart(
+        "flags": row_chart(
             totals,
             max((total for _, total in totals), default=0),
             "flags-chart",
@@ -69,10 +85,12 @@ def report_page(
     audit(session, request, user, now, "report.viewed", "clinic", user.clinic.id, weeks=count)
     session.commit()
     language = console_language(request, user)
-    charts = _charts(report, language)
+    labels = reason_labels(report.codes, protocols, language)
+    charts = _charts(report, language, labels)
     procedures = {key: protocol.name(language) for key, protocol in protocols.items()}
     return render(request, user, "console/report.html", report=report, weeks=count,
-                  max_weeks=MAX_WEEKS, charts=charts, procedures=procedures)  # fmt: skip
+                  max_weeks=MAX_WEEKS, charts=charts, procedures=procedures,
+                  labels=labels)  # fmt: skip
 
 
 @router.get("/console/report.csv", response_model=None)
