@@ -5,8 +5,8 @@
 Runs the demo on a fresh SQLite database, enrols the first demo patient in
 Debian's Chromium, ticks an item off, checks in once, and saves Today, Check-in,
 History and Warning signs; then, on a 360 px phone, Today after a red check-in and
-a red check-in answered offline on the phone; then the nurse's flag queue and a
-patient's page, to docs/screenshots/.
+a red check-in answered offline on the phone; then the nurse's flag queue, a
+patient's page and the report, to docs/screenshots/.
 """
 
 import os
@@ -114,6 +114,11 @@ def main() -> None:
             desk.locator("main a[href^='/console/patients/']").first.click()
             desk.wait_for_load_state()
             desk.screenshot(path=str(out / "console-patient.png"), full_page=False)
+            # The report, scrolled to the flags by reason and the alert burden.
+            desk.goto(f"{base}/console/report")
+            desk.locator("#flags-heading").scroll_into_view_if_needed()
+            desk.evaluate("document.querySelector('#flags-heading').scrollIntoView()")
+            desk.screenshot(path=str(out / "console-report.png"), full_page=False)
             browser.close()
     finally:
         server.terminate()
