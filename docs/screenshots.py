@@ -116,7 +116,6 @@ def main() -> None:
             desk.screenshot(path=str(out / "console-patient.png"), full_page=False)
             # The report, scrolled to the flags by reason and the alert burden.
             desk.goto(f"{base}/console/report")
-            desk.locator("#flags-heading").scroll_into_view_if_needed()
             desk.evaluate("document.querySelector('#flags-heading').scrollIntoView()")
             desk.screenshot(path=str(out / "console-report.png"), full_page=False)
             browser.close()

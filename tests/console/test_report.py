@@ -313,7 +313,7 @@ def test_alert_burden_of_a_week_worked_out_by_hand(
         _answered(session, stranger, "red", tuesday, acknowledged_after=100)
         session.commit()
 
-    figures = _csv(console.client.get("/console/report.csv?weeks=2").text)
+    figures = _csv(console.client.get("/console/report.csv?weeks=3").text)
     monday = last_monday.isoformat()
     day_surgery = {
         measure.removeprefix("burden:day-surgery:"): value
@@ -334,7 +334,7 @@ def test_alert_burden_of_a_week_worked_out_by_hand(
     this_week = week_start(datetime.now(UTC).date()).isoformat()
     assert not any(week == this_week and m.startswith("burden:") for week, m in figures)
 
-    html = console.client.get("/console/report?weeks=2").text
+    html = console.client.get("/console/report?weeks=3").text
     table = html.split('<table class="burden">')[1].split("</table>")[0]
     assert "Minor day surgery" in table and "Hymenoplasty" in table, "procedures by name, not id"
     assert "25.0" in table and "67%" in table and "20.0 / 28.0" in table and "32.0 / 54.4" in table

@@ -21,12 +21,14 @@ CEILING_S = 300
 
 
 class Recorder:
-    """What a push service on loopback saw: each message's path and the client port
-    (one port per connection), and the decrypted bodies."""
+    """What a push service on loopback saw: each message's path, the number of the
+    connection it came on (counted as the server accepts them, never read from a port
+    the system may hand out twice), and its body."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.requests: list[tuple[str, int, bytes]] = []
+        self.accepted = 0
 
     def handler(self, close_silently: bool = False) -> type[BaseHTTPRequestHandler]:
         recorder = self
@@ -34,10 +36,16 @@ class Recorder:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
+            def setup(self) -> None:
+                super().setup()
+                with recorder.lock:
+                    recorder.accepted += 1
+                    self.number = recorder.accepted
+
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 with recorder.lock:
-                    recorder.requests.append((self.path, self.client_address[1], body))
+                    recorder.requests.append((self.path, self.number, body))
                 self.send_response(201)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -53,7 +61,7 @@ class Recorder:
     @property
     def connections(self) -> int:
         with self.lock:
-            return len({port for _, port, _ in self.requests})
+            return len({number for _, number, _ in self.requests})
 
 
 def send_many(channel: WebPushChannel, deliveries: list[Any]) -> list[Result]:
