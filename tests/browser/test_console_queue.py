@@ -7,6 +7,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import uvicorn
@@ -17,7 +18,7 @@ from aftercare.app import create_app
 from aftercare.console import queue
 from aftercare.settings import Settings
 from tests.browser.conftest import CEILING_S, LiveServer, _free_port, started
-from tests.factories import PASSWORD, Factory
+from tests.factories import PASSWORD, Enrolment, Factory, NurseLogin
 
 DESK: ViewportSize = {"width": 1280, "height": 900}
 
@@ -170,16 +171,24 @@ def _check_in_from_the_phone(phone: Page, base: str, **answers: str) -> None:
     assert sent.ok, sent.status
 
 
+def _french_phone(
+    phone: Page, base: str, factory: Factory, nurse: NurseLogin, alias: str
+) -> Enrolment:
+    """A French-speaking patient two days after surgery, her phone signed in."""
+    surgery = (datetime.now(UTC) - timedelta(days=2)).isoformat()
+    enrolment = factory.enrolment(nurse, alias=alias, surgery_at=surgery, language="fr")
+    phone.goto(f"{base}/start/{enrolment.code}")
+    phone.get_by_role("button", name="Open my space").click()  # the phone asks for English
+    phone.wait_for_url(f"{base}/today")
+    return enrolment
+
+
 def test_a_french_patients_flags_reach_an_english_nurse_as_one_card_and_the_phone_says_seen(
     live_server: LiveServer, browser: Browser, phone: Page, factory: Factory
 ) -> None:
     base = live_server.url
     nurse = factory.nurse()
-    surgery = (datetime.now(UTC) - timedelta(days=2)).isoformat()
-    enrolment = factory.enrolment(nurse, alias="F.R.", surgery_at=surgery, language="fr")
-    phone.goto(f"{base}/start/{enrolment.code}")
-    phone.get_by_role("button", name="Open my space").click()  # the phone asks for English
-    phone.wait_for_url(f"{base}/today")
+    _french_phone(phone, base, factory, nurse, "F.R.")
     for answers in ({"bleeding": "heavy"}, {"allergy": "rash"}, {"temperature_c": "38.6"}):
         _check_in_from_the_phone(phone, base, **answers)
 
@@ -218,3 +227,40 @@ def test_a_french_patients_flags_reach_an_english_nurse_as_one_card_and_the_phon
     expect(phone.locator("table.history p.seen")).to_have_count(3)
     expect(phone.locator("table.history")).to_contain_text("Vu par votre clinique à")
     expect(phone.locator("body")).not_to_contain_text("Inès")
+
+
+def test_a_visit_booked_by_the_nurse_appears_on_today_and_in_the_calendar_feed(
+    live_server: LiveServer, desk: Page, phone: Page, factory: Factory
+) -> None:
+    base = live_server.url
+    nurse = factory.nurse()
+    enrolment = _french_phone(phone, base, factory, nurse, "V.S.")
+    # The patient adds her phone's calendar in Settings.
+    phone.goto(f"{base}/settings")
+    phone.locator('input[name="channels"][value="calendar"]').check()
+    phone.locator('form[action="/settings"] button[type="submit"]').click()
+    feed_url = phone.get_by_label("Lien privé du calendrier").input_value()
+
+    # The nurse books the visit on the patient page, on the patient's clock.
+    visit = (datetime.now(ZoneInfo("Europe/Paris")) + timedelta(days=3)).date()
+    sign_in(desk, base, nurse.email)
+    desk.goto(f"{base}/console/patients/{enrolment.id}")
+    desk.get_by_label("Date of the visit").fill(visit.isoformat())
+    desk.get_by_label("Time of the visit").fill("14:30")
+    desk.get_by_label("Place (optional)").fill("Salle 3, 2e étage")
+    desk.get_by_role("button", name="Save the visit").click()
+    expect(desk.get_by_role("status")).to_contain_text("The follow-up visit was saved")
+
+    phone.goto(f"{base}/today")
+    section = phone.locator("section.visit")
+    expect(section).to_contain_text("Votre consultation de contrôle")
+    expect(section).to_contain_text(f"{visit.day} ")
+    expect(section).to_contain_text("à 14:30")
+    expect(section).to_contain_text("Salle 3, 2e étage")
+
+    feed = phone.request.get(feed_url)
+    assert feed.ok, feed.status
+    text = feed.text()
+    assert f"DTSTART;TZID=Europe/Paris:{visit:%Y%m%d}T143000" in text
+    assert "SUMMARY:Rendez-vous" in text
+    assert "Salle" not in text and "contrôle" not in text

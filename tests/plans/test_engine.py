@@ -1,4 +1,4 @@
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from itertools import pairwise
 from zoneinfo import ZoneInfo, available_timezones
@@ -7,7 +7,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aftercare.plans.engine import PrescribedItem, WakeWindow, build_plan, resolve_local
+from aftercare.plans.engine import (
+    PrescribedItem,
+    WakeWindow,
+    build_plan,
+    followup_reminder_at,
+    resolve_local,
+)
 from aftercare.protocols.loader import Protocol
 from aftercare.protocols.schema import ProcedureFile
 
@@ -252,3 +258,26 @@ def test_a_wake_window_shorter_than_four_hours_is_refused():
 def test_a_surgery_time_without_an_offset_is_refused():
     with pytest.raises(ValueError, match="offset"):
         build_plan(edge_protocol(), datetime(2027, 5, 3, 9), PARIS, WakeWindow(time(8), time(22)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(visit=surgeries(), window=wake_windows())
+def test_a_visit_is_reminded_the_day_before_inside_the_waking_hours(visit, window):
+    appointment, zone = visit
+    reminder = followup_reminder_at(appointment, zone, window)
+    local, booked = reminder.astimezone(zone), appointment.astimezone(zone)
+    assert reminder.tzinfo is UTC and reminder < appointment
+    assert local.date() == booked.date() - timedelta(days=1)
+    assert window.wake <= local.time() <= window.latest
+    wanted = window.clamp(booked.time().replace(second=0, microsecond=0))
+    moment = datetime.combine(local.date(), wanted, tzinfo=zone)
+    if moment.astimezone(UTC).astimezone(zone).time() == wanted:
+        assert local.time() == wanted, "the same wall-clock time, moved only into the window"
+
+
+def test_a_visit_at_half_past_seven_is_reminded_at_waking_the_day_before():
+    window = WakeWindow(time(9, 0), time(21, 0))
+    at = datetime(2027, 4, 2, 7, 30, tzinfo=PARIS)
+    assert followup_reminder_at(at, PARIS, window) == datetime(2027, 4, 1, 7, 0, tzinfo=UTC)
+    with pytest.raises(ValueError, match="offset"):
+        followup_reminder_at(datetime(2027, 4, 2, 7, 30), PARIS, window)

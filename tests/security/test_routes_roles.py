@@ -118,6 +118,12 @@ def _surgery(_world: World) -> dict[str, str]:
             "timezone": "Europe/Paris"}  # fmt: skip
 
 
+def _followup(_world: World) -> dict[str, str]:
+    when = datetime.now(PARIS) + timedelta(days=5)
+    return {"followup_date": when.date().isoformat(), "followup_time": "14:30",
+            "followup_place": "Room 3"}  # fmt: skip
+
+
 def _enrol_form(world: World) -> dict[str, str]:
     return {"alias": "E.F.", "protocol": "hymenoplasty", "language": "en",
             "wake_time": "08:00", "sleep_time": "22:00", **_surgery(world)}  # fmt: skip
@@ -245,6 +251,7 @@ ROUTES: dict[tuple[str, str], Entry] = {
     ("POST", "/console/patients/{patient_id}/contact"): nurse(
         form=lambda w: {"phone": "0612345678", "phone_safe_to_call": "on"}
     ),
+    ("POST", "/console/patients/{patient_id}/followup"): nurse(form=_followup),
     ("GET", "/console/patients/{patient_id}/messages"): nurse(),
     ("POST", "/console/patients/{patient_id}/messages"): nurse(form=lambda w: _MESSAGE),
     ("GET", "/console/messages"): nurse(),

@@ -39,6 +39,11 @@ MESSAGES = {
         "Enter a phone number of 6 to 15 digits, like +33 6 12 34 56 78, or leave it empty."
     ),
     "phone_best_time": _("Say the best time to call in at most 80 characters."),
+    "followup_date": _(
+        "Enter the date of the visit, like 2027-04-02: after the surgery and within a year of it."
+    ),
+    "followup_time": _("Enter the time of the visit as HH:MM, like 14:30."),
+    "followup_place": _("Say where in at most 120 characters, or leave it empty."),
     "title": _("Give the item a title (at most 200 characters)."),
     "days": _("Write the days like 1-5 or 1, 3, 5, within the plan's days."),
     "times": _('Write the times like 08:00, 20:00, or "as needed".'),
@@ -152,6 +157,8 @@ def _field_of(loc: Sequence[Any]) -> str:
         return "sleep_time"  # the only whole-body rule: the wake window
     if parts[0] == "surgery_at":
         return "surgery_date"
+    if parts[0] == "followup_at":
+        return "followup_date"
     if parts[0] == "prescribed" and len(parts) >= 2:
         column = parts[2] if len(parts) > 2 else "title"
         return f"prescribed.{parts[1]}.{'times' if column == 'time' else column}"
@@ -243,3 +250,39 @@ def surgery_change(
     if surgery_at is None:
         return None, errors
     return PatientUpdate(surgery_at=surgery_at, timezone=form.timezone.strip()), errors
+
+
+class FollowupForm(Inbound):
+    """The follow-up visit as typed, on the patient's clock; Cancel sends `cancel`."""
+
+    csrf_token: str | None = None
+    followup_date: str = ""
+    followup_time: str = ""
+    followup_place: str = ""
+    cancel: str | None = None
+
+
+def followup_change(
+    form: FollowupForm, zone: str, translate: Translate
+) -> tuple[PatientUpdate | None, FieldErrors]:
+    """The visit form as the API's `PatientUpdate`: a moment in the patient's zone and a
+    place, or none at all when the visit is cancelled."""
+    if form.cancel is not None:
+        return PatientUpdate(followup_at=None, followup_place=None), {}
+    errors: FieldErrors = {}
+    try:
+        day = date.fromisoformat(form.followup_date.strip())
+    except ValueError:
+        errors["followup_date"] = translate(MESSAGES["followup_date"])
+    try:
+        clock = parse_clock(form.followup_time.strip())
+    except ValueError:
+        errors["followup_time"] = translate(MESSAGES["followup_time"])
+    if errors:
+        return None, errors
+    moment = datetime.combine(day, clock, tzinfo=ZoneInfo(zone))
+    try:
+        body = {"followup_at": moment, "followup_place": form.followup_place.strip() or None}
+        return PatientUpdate.model_validate(body), {}
+    except ValidationError as error:
+        return None, errors_of(error, translate)

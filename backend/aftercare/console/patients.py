@@ -1,6 +1,8 @@
 """The clinic's patients in the console: the list, one patient's page, and its actions."""
 
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo
@@ -15,9 +17,11 @@ from aftercare.console.enrol import LANGUAGE_NAMES, show_enrolment, zone_names
 from aftercare.console.patient_forms import (
     ContactForm,
     FieldErrors,
+    FollowupForm,
     SurgeryForm,
     contact_change,
     errors_of,
+    followup_change,
     surgery_change,
 )
 from aftercare.console.patient_view import patient_facts, patient_list
@@ -26,8 +30,10 @@ from aftercare.console.web import ConsoleDep, audit, console_language, render
 from aftercare.deps import NowDep, ProtocolsDep, SessionDep, SettingsDep
 from aftercare.flags.service import OUTCOMES
 from aftercare.i18n import gettext_for
+from aftercare.inbound import Inbound
 from aftercare.patients.endpoints import still_in_care
 from aftercare.patients.models import Patient
+from aftercare.patients.schemas import PatientUpdate
 from aftercare.patients.service import clinic_patient, reissue_code, reschedule
 from aftercare.protocols.loader import Protocol
 from aftercare.reminders.service import queue_test
@@ -36,7 +42,16 @@ from aftercare.web import check_csrf
 router = APIRouter(include_in_schema=False)
 
 # What the page says after an action (`?done=`); anything else is ignored.
-DONE = frozenset({"test-reminder", "surgery-moved", "already-enrolled", "contact-saved"})
+DONE = frozenset(
+    {
+        "test-reminder",
+        "surgery-moved",
+        "already-enrolled",
+        "contact-saved",
+        "followup-saved",
+        "followup-cancelled",
+    }
+)
 
 
 def own_patient(session: Session, user: ConsoleUser, patient_id: str) -> Patient:
@@ -83,32 +98,42 @@ def _patient_page(
     now: datetime,
     patient: Patient,
     done: str = "",
-    surgery_form: SurgeryForm | None = None,
-    surgery_errors: FieldErrors | None = None,
-    contact_form: ContactForm | None = None,
-    contact_errors: FieldErrors | None = None,
+    sent: tuple[str, Inbound, FieldErrors] | None = None,
 ) -> Response:
-    """Render the page, then record the view: whoever saw the record is in the audit trail."""
+    """Render the page, then record the view: whoever saw the record is in the audit trail.
+
+    `sent` is a form that could not be saved (its name, as typed, and what is wrong):
+    it is shown again with its errors, and the other forms with what is stored."""
     facts = patient_facts(session, patient, protocols, console_language(request, user), now)
     local = facts.surgery_at
-    response = render(
-        request, user, "console/patient.html",
-        status.HTTP_422_UNPROCESSABLE_CONTENT
-        if surgery_errors or contact_errors else status.HTTP_200_OK,
-        facts=facts, done=done if done in DONE else "", outcomes=OUTCOMES,
-        language_name=LANGUAGE_NAMES.get(patient.language, patient.language),
-        clinic_zone=ZoneInfo(user.clinic.timezone), zones=zone_names(),
-        surgery_form=surgery_form or SurgeryForm(
+    visit = patient.followup_at.astimezone(local.tzinfo) if patient.followup_at else None
+    forms: dict[str, Inbound] = {
+        "surgery": SurgeryForm(
             surgery_date=local.date().isoformat(), surgery_time=local.strftime("%H:%M"),
             timezone=patient.timezone,
         ),
-        surgery_errors=surgery_errors or {},
-        contact_form=contact_form or ContactForm(
+        "contact": ContactForm(
             phone=patient.phone or "", phone_best_time=patient.phone_best_time or "",
             phone_safe_to_call="on" if patient.phone_safe_to_call else None,
             phone_leave_message="on" if patient.phone_leave_message else None,
         ),
-        contact_errors=contact_errors or {},
+        "followup": FollowupForm(
+            followup_date=visit.date().isoformat() if visit else "",
+            followup_time=visit.strftime("%H:%M") if visit else "",
+            followup_place=patient.followup_place or "",
+        ),
+    }  # fmt: skip
+    errors: dict[str, FieldErrors] = {name: {} for name in forms}
+    if sent is not None:
+        name, forms[name], errors[name] = sent
+    response = render(
+        request, user, "console/patient.html",
+        status.HTTP_422_UNPROCESSABLE_CONTENT if sent else status.HTTP_200_OK,
+        facts=facts, done=done if done in DONE else "", outcomes=OUTCOMES,
+        language_name=LANGUAGE_NAMES.get(patient.language, patient.language),
+        clinic_zone=ZoneInfo(user.clinic.timezone), zones=zone_names(),
+        **{f"{name}_form": form for name, form in forms.items()},
+        **{f"{name}_errors": problems for name, problems in errors.items()},
     )  # fmt: skip
     audit(session, request, user, now, "patient.viewed", "patient", patient.id)
     # The check-ins on the page were seen: the patient's phone will say so.
@@ -151,6 +176,50 @@ def send_test_reminder(
     return _back(patient, "test-reminder")
 
 
+@dataclass
+class _PatientForm:
+    """A form posted from a patient's page: saved as `PATCH /api/v1/patients/{id}` saves
+    it, or the page again with what is wrong, in the nurse's language."""
+
+    request: Request
+    user: ConsoleUser
+    session: Session
+    protocols: dict[str, Protocol]
+    now: datetime
+    patient: Patient
+    name: str
+    form: Inbound
+
+    @property
+    def translate(self) -> Callable[[str], str]:
+        return gettext_for(console_language(self.request, self.user)).gettext
+
+    def again(self, errors: FieldErrors) -> Response:
+        return _patient_page(self.request, self.user, self.session, self.protocols, self.now,
+                             self.patient, "", (self.name, self.form, errors))  # fmt: skip
+
+    def save(self, changes: PatientUpdate, action: str, done: str, **detail: object) -> Response:
+        """Audit the change and make it in one transaction; a rule the service checks
+        (the visit after the surgery) comes back as a field error, nothing changed."""
+        audit(self.session, self.request, self.user, self.now, action, "patient",
+              self.patient.id, **detail)  # fmt: skip
+        try:
+            reschedule(self.session, self.patient, changes, self.protocols, self.now)
+        except RequestValidationError as error:
+            self.session.rollback()
+            return self.again(errors_of(error, self.translate))
+        return _back(self.patient, done)
+
+
+def _posted(
+    request: Request, user: ConsoleUser, session: Session, protocols: dict[str, Protocol],
+    now: datetime, patient_id: str, name: str, form: Inbound, csrf_token: str | None,
+) -> _PatientForm:  # fmt: skip
+    check_csrf(request, csrf_token)
+    patient = still_in_care(own_patient(session, user, patient_id))
+    return _PatientForm(request, user, session, protocols, now, patient, name, form)
+
+
 @router.post("/console/patients/{patient_id}/surgery", response_model=None)
 def move_surgery(
     patient_id: str,
@@ -162,23 +231,16 @@ def move_surgery(
     now: NowDep,
 ) -> Response:
     """Move the surgery as `PATCH /api/v1/patients/{id}` does: the plan and reminders follow."""
-    check_csrf(request, form.csrf_token)
-    patient = still_in_care(own_patient(session, user, patient_id))
-    translate = gettext_for(console_language(request, user)).gettext
-    changes, errors = surgery_change(form, translate)
+    page = _posted(request, user, session, protocols, now, patient_id, "surgery", form,
+                   form.csrf_token)  # fmt: skip
+    changes, errors = surgery_change(form, page.translate)
     if changes is None:
-        return _patient_page(request, user, session, protocols, now, patient, "", form, errors)
-    audit(session, request, user, now, "patient.surgery-moved", "patient", patient.id,
-          before=patient.surgery_at.isoformat(), timezone_before=patient.timezone,
-          after=changes.surgery_at.isoformat() if changes.surgery_at else None,
-          timezone=changes.timezone)  # fmt: skip
-    try:
-        reschedule(session, patient, changes, protocols, now)
-    except RequestValidationError as error:
-        session.rollback()
-        errors = errors_of(error, translate)
-        return _patient_page(request, user, session, protocols, now, patient, "", form, errors)
-    return _back(patient, "surgery-moved")
+        return page.again(errors)
+    patient = page.patient
+    return page.save(changes, "patient.surgery-moved", "surgery-moved",
+                     before=patient.surgery_at.isoformat(), timezone_before=patient.timezone,
+                     after=changes.surgery_at.isoformat() if changes.surgery_at else None,
+                     timezone=changes.timezone)  # fmt: skip
 
 
 @router.post("/console/patients/{patient_id}/contact", response_model=None)
@@ -192,20 +254,39 @@ def change_contact(
     now: NowDep,
 ) -> Response:
     """The phone number and how it may be used, as `PATCH /api/v1/patients/{id}` takes them."""
-    check_csrf(request, form.csrf_token)
-    patient = still_in_care(own_patient(session, user, patient_id))
-    translate = gettext_for(console_language(request, user)).gettext
-    changes, errors = contact_change(form, translate)
+    page = _posted(request, user, session, protocols, now, patient_id, "contact", form,
+                   form.csrf_token)  # fmt: skip
+    changes, errors = contact_change(form, page.translate)
     if changes is None:
-        return _patient_page(
-            request, user, session, protocols, now, patient, contact_form=form,
-            contact_errors=errors,
-        )  # fmt: skip
+        return page.again(errors)
     # Which fields, never their values: the audit log keeps no contact details.
-    audit(session, request, user, now, "patient.contact-changed", "patient", patient.id,
-          phone="set" if changes.phone else "removed")  # fmt: skip
-    reschedule(session, patient, changes, protocols, now)
-    return _back(patient, "contact-saved")
+    return page.save(changes, "patient.contact-changed", "contact-saved",
+                     phone="set" if changes.phone else "removed")  # fmt: skip
+
+
+@router.post("/console/patients/{patient_id}/followup", response_model=None)
+def change_followup(
+    patient_id: str,
+    request: Request,
+    form: Annotated[FollowupForm, Form()],
+    user: ConsoleDep,
+    session: SessionDep,
+    protocols: ProtocolsDep,
+    now: NowDep,
+) -> Response:
+    """Book, move or cancel the follow-up visit, as `PATCH /api/v1/patients/{id}` does: the
+    reminder the day before and the calendar event follow."""
+    page = _posted(request, user, session, protocols, now, patient_id, "followup", form,
+                   form.csrf_token)  # fmt: skip
+    changes, errors = followup_change(form, page.patient.timezone, page.translate)
+    if changes is None:
+        return page.again(errors)
+    before, after = page.patient.followup_at, changes.followup_at
+    # The moment, never the place: the audit log keeps no more than it needs.
+    return page.save(changes, "patient.followup-changed",
+                     "followup-saved" if after else "followup-cancelled",
+                     before=before.isoformat() if before else None,
+                     after=after.isoformat() if after else None)  # fmt: skip
 
 
 @router.post("/console/patients/{patient_id}/code", response_model=None)

@@ -41,6 +41,10 @@ class Patient(SQLModel, table=True):
     phone_safe_to_call: bool = False
     phone_leave_message: bool = False
     phone_best_time: str | None = Field(default=None, max_length=80)
+    # The follow-up visit the clinic booked (UTC) and where; shown only inside the app,
+    # reminded the day before and put in the calendar feed in neutral words.
+    followup_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    followup_place: str | None = Field(default=None, max_length=120)
     # How the patient wants reminders: any of in-app, push, email, calendar.
     channels: list[str] = Field(
         default_factory=lambda: ["in-app"], sa_column=Column(JSON, nullable=False)

@@ -185,6 +185,7 @@ def today(
         checking_in=today_check_in(session, patient, protocols.get(patient.protocol_id), day, now),
         clinic_phone=clinic.phone,
         emergency_number=clinic.emergency_number,
+        visit=service.upcoming_visit(patient, now),
     )
     return render(request, settings, "patient/today.html", context)
 

@@ -75,6 +75,36 @@ class ContactPublic(BaseModel):
     phone_best_time: str | None = None
 
 
+class Followup(Inbound):
+    """The follow-up visit a nurse books (api.md): `followup_at` null cancels it, and
+    takes the place with it. Shown to the patient only inside the app."""
+
+    followup_at: AwareDatetime | None = None
+    followup_place: Annotated[str, Field(max_length=120)] | None = None
+
+    @field_validator("followup_at")
+    @classmethod
+    def _when(cls, value: datetime | None) -> datetime | None:
+        if value is not None and not within_reason(value):
+            raise ValueError("the appointment date must be between the years 2000 and 2100")
+        return value
+
+    @field_validator("followup_place")
+    @classmethod
+    def _place(cls, value: str | None) -> str | None:
+        return " ".join(value.split()) or None if value is not None else None
+
+
+FOLLOWUP_FIELDS = ("followup_at", "followup_place")
+
+
+class FollowupPublic(BaseModel):
+    followup_at: datetime | None = Field(
+        default=None, description="The follow-up visit, in the patient's zone; null if none"
+    )
+    followup_place: str | None = None
+
+
 class PatientCreate(Contact):
     alias: Annotated[str, Field(min_length=1, max_length=40)]
     protocol: Annotated[str, Field(min_length=1, max_length=60)]
@@ -120,7 +150,7 @@ class EnrollmentPublic(BaseModel):
     expires_at: datetime
 
 
-class PatientPublic(ContactPublic):
+class PatientPublic(ContactPublic, FollowupPublic):
     id: uuid.UUID
     alias: str
     protocol: str
@@ -153,9 +183,9 @@ class EnrollTokenPublic(BaseModel):
     patient_id: uuid.UUID
 
 
-class PatientUpdate(Contact):
+class PatientUpdate(Contact, Followup):
     """What a nurse may change after enrolment; the plan is rebuilt from the surgery
-    and hours, not from the contact details."""
+    and hours, not from the contact details or the follow-up visit."""
 
     surgery_at: AwareDatetime | None = None
     timezone: str | None = None

@@ -1,6 +1,7 @@
 """Enrolling patients and spending their one-time codes."""
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -15,9 +16,12 @@ from aftercare.patients.codes import code_digest, new_code
 from aftercare.patients.models import EnrollmentCode, Patient
 from aftercare.patients.schemas import (
     CONTACT_FIELDS,
+    FOLLOWUP_FIELDS,
     Contact,
     ContactPublic,
     EnrollmentPublic,
+    Followup,
+    FollowupPublic,
     PatientCreate,
     PatientPublic,
     PatientUpdate,
@@ -26,6 +30,7 @@ from aftercare.plans.engine import local_date_of
 from aftercare.plans.service import freeze_plan
 from aftercare.protocols.loader import Protocol
 from aftercare.protocols.schema import wake_window_problem
+from aftercare.reminders.outbox import rebuild as rebuild_reminders
 from aftercare.settings import Settings
 
 
@@ -207,6 +212,57 @@ def apply_contact(patient: Patient, changes: Contact) -> None:
         patient.phone_best_time = None
 
 
+# A follow-up visit is booked for the weeks after the surgery, not years later.
+FOLLOWUP_HORIZON = timedelta(days=366)
+
+
+def apply_followup(patient: Patient, changes: Followup, surgery_at: datetime) -> bool:
+    """The follow-up visit sent (api.md): null cancels it and its place. True when it
+    changed, so the reminder the day before is made again."""
+    sent = changes.model_fields_set & set(FOLLOWUP_FIELDS)
+    if not sent:
+        return False
+    before = (patient.followup_at, patient.followup_place)
+    when = changes.followup_at if "followup_at" in sent else patient.followup_at
+    if when is not None and not surgery_at <= when <= surgery_at + FOLLOWUP_HORIZON:
+        raise invalid_field(
+            "followup_at", "must be after the surgery and within a year of it", when.isoformat()
+        )
+    place = changes.followup_place if "followup_place" in sent else patient.followup_place
+    patient.followup_at = when
+    patient.followup_place = place if when is not None else None
+    return (patient.followup_at, patient.followup_place) != before
+
+
+def followup_public(patient: Patient) -> FollowupPublic:
+    zone = ZoneInfo(patient.timezone)
+    return FollowupPublic(
+        followup_at=patient.followup_at.astimezone(zone) if patient.followup_at else None,
+        followup_place=patient.followup_place,
+    )
+
+
+@dataclass(frozen=True)
+class Visit:
+    """The follow-up visit as Today shows it, in the patient's zone."""
+
+    at: datetime
+    place: str | None
+    day: str | None  # "today", "tomorrow", or None for later
+
+
+def upcoming_visit(patient: Patient, now: datetime) -> Visit | None:
+    """The booked visit until the end of its day; None when there is none or it is past."""
+    if patient.followup_at is None:
+        return None
+    zone = ZoneInfo(patient.timezone)
+    at = patient.followup_at.astimezone(zone)
+    days_away = (at.date() - now.astimezone(zone).date()).days
+    if days_away < 0:
+        return None
+    return Visit(at, patient.followup_place, {0: "today", 1: "tomorrow"}.get(days_away))
+
+
 def contact_public(patient: Patient) -> ContactPublic:
     return ContactPublic(
         phone=patient.phone,
@@ -230,6 +286,7 @@ def _public(patient: Patient, now: datetime, checkins: int, open_flags: int) -> 
         sleep_time=patient.sleep_time.strftime("%H:%M"),
         email=patient.email,
         **contact_public(patient).model_dump(),
+        **followup_public(patient).model_dump(),
         day=recovery_day(patient, now),
         days=patient.plan_days,
         enrolled=patient.enrolled_at is not None,
@@ -289,11 +346,16 @@ def reschedule(
 ) -> Patient:
     """Move the surgery or change the patient's hours: the plan is rebuilt from the current file.
 
-    Contact details change alone, without a rebuild."""
+    Contact details change alone, without a rebuild; the follow-up visit remakes
+    only its reminder."""
     apply_contact(patient, changes)
-    plan_fields = changes.model_fields_set - set(CONTACT_FIELDS)
+    rebooked = apply_followup(patient, changes, changes.surgery_at or patient.surgery_at)
+    plan_fields = changes.model_fields_set - set(CONTACT_FIELDS) - set(FOLLOWUP_FIELDS)
     if not plan_fields:
         session.add(patient)
+        if rebooked:
+            session.flush()
+            rebuild_reminders(session, patient, now)
         session.commit()
         session.refresh(patient)
         return patient

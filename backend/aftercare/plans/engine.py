@@ -112,6 +112,16 @@ def resolve_local(on: date, at: time, zone: ZoneInfo, window: WakeWindow) -> dat
     return local
 
 
+def followup_reminder_at(appointment: datetime, zone: ZoneInfo, window: WakeWindow) -> datetime:
+    """When to remind the patient of an appointment (UTC): the day before, at the same
+    wall-clock time moved into the waking window, so it never rings at night."""
+    if appointment.tzinfo is None:
+        raise ValueError("the appointment needs a UTC offset")
+    local = appointment.astimezone(zone)
+    clock = local.time().replace(second=0, microsecond=0)
+    return resolve_local(local.date() - timedelta(days=1), clock, zone, window).astimezone(UTC)
+
+
 def _occurrences(
     days: Sequence[int],
     times: TimeSpec,

@@ -44,6 +44,9 @@ class PlanItemPublic(BaseModel):
     done: bool
     # False for what is read, celebrated or done by checking in: no Done button.
     tickable: bool = True
+    # On the follow-up item, once the clinic has booked the visit (patient's zone).
+    appointment_at: datetime | None = None
+    appointment_place: str | None = None
 
 
 class PlanDayPublic(BaseModel):

@@ -103,6 +103,14 @@ def plan_of(session: Session, patient: Patient, only_day: int | None = None) -> 
     checked_in = checkin_days(session, patient.id)
     wanted = [only_day] if only_day is not None else range(1, patient.plan_days + 1)
     by_day: dict[int, list[PlanItemPublic]] = {day: [] for day in wanted}
+    appointment = (
+        {
+            "appointment_at": patient.followup_at.astimezone(zone),
+            "appointment_place": patient.followup_place,
+        }
+        if patient.followup_at
+        else {}
+    )
     for row in rows:
         by_day.setdefault(row.day, []).append(
             PlanItemPublic(
@@ -115,6 +123,7 @@ def plan_of(session: Session, patient: Patient, only_day: int | None = None) -> 
                 due_at=row.due_at.astimezone(zone) if row.due_at else None,
                 done=row.day in checked_in if row.kind == "check-in" else row.done_at is not None,
                 tickable=row.tickable,
+                **(appointment if row.kind == "follow-up" else {}),
             )
         )
     first_day = local_date_of(patient.surgery_at, zone)

@@ -98,7 +98,12 @@ def _activity(day_date: str, item: PlanItemPublic) -> Resource:
     detail: Resource = {"status": "completed" if item.done else "not-started"}
     if item.title:
         detail["code"] = {"text": item.title}
-    if item.timing == "at" and item.due_at is not None:
+    if item.appointment_at is not None:
+        # The follow-up visit the clinic booked: its moment and, as text, its place.
+        detail["scheduledTiming"] = {"event": [item.appointment_at.isoformat()]}
+        if item.appointment_place:
+            detail["location"] = {"display": item.appointment_place}
+    elif item.timing == "at" and item.due_at is not None:
         detail["scheduledTiming"] = {"event": [item.due_at.isoformat()]}
     else:
         # All-day and as-needed items belong to their day, at no set time.

@@ -147,6 +147,8 @@ def anonymise_patient(session: Session, due: DuePatient, now: datetime) -> bool:
             phone_safe_to_call=False,
             phone_leave_message=False,
             phone_best_time=None,
+            followup_at=None,
+            followup_place=None,
             channels=["in-app"],
             prescribed=[],
             # The old feed address stops working; nobody is told the new one.

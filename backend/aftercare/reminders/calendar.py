@@ -1,4 +1,5 @@
-"""The private calendar feed: a patient's timed plan items as neutral RFC 5545 events.
+"""The private calendar feed: a patient's timed plan items and follow-up visit as neutral
+RFC 5545 events.
 
 A subscribed calendar may be seen by anyone who picks up the phone or shares
 the account, so an event says only that something is due, never what.
@@ -22,10 +23,17 @@ from icalendar import (
 
 from aftercare.i18n import _, gettext_for
 
-_CHECK_IN_SUMMARY = _("Time for your daily check-in")
+_SUMMARIES = {
+    "check-in": _("Time for your daily check-in"),
+    # The follow-up visit: neither what it is for nor where.
+    "appointment": _("Appointment"),
+}
 _DEFAULT_SUMMARY = _("You have a new reminder")
 _DESCRIPTION = _("Open the app for details")
 _DURATION = timedelta(minutes=15)
+# A visit takes longer than a tablet, and the phone should ring in time to get there.
+_APPOINTMENT_DURATION = timedelta(minutes=30)
+_APPOINTMENT_ALARM = timedelta(hours=-1)
 # Matches the feed's HTTP cache lifetime, so a moved surgery reaches the phone the same hour.
 _REFRESH = timedelta(hours=1)
 # No zone changes its offset twice within six hours, so stepping this far never skips a change.
@@ -36,10 +44,10 @@ _Observance = tuple[timedelta, str, bool]
 
 @dataclass(frozen=True)
 class CalendarItem:
-    """A timed plan item, reduced to what a calendar may know of it."""
+    """A timed plan item or the follow-up visit, reduced to what a calendar may know of it."""
 
     key: str
-    kind: str
+    kind: str  # a plan item's kind, or "appointment"
     date: date
     local_time: str  # "HH:MM", the wall-clock time in the patient's zone
     due_at: datetime  # aware, UTC
@@ -78,20 +86,21 @@ def calendar_feed(
     calendar.add_component(_vtimezone(zone, min(dates).year, max(dates).year))
 
     for item in sorted(items, key=lambda item: (item.due_at, item.key)):
-        summary = translate(_CHECK_IN_SUMMARY if item.kind == "check-in" else _DEFAULT_SUMMARY)
+        summary = translate(_SUMMARIES.get(item.kind, _DEFAULT_SUMMARY))
+        visit = item.kind == "appointment"
         hour, minute = (int(part) for part in item.local_time.split(":"))
         event = Event()
         event.add("UID", _uid(feed_id, item.key))
         event.add("DTSTAMP", stamp)
         event.add("DTSTART", datetime.combine(item.date, time(hour, minute), tzinfo=zone))
-        event.add("DURATION", _DURATION)
+        event.add("DURATION", _APPOINTMENT_DURATION if visit else _DURATION)
         event.add("SUMMARY", summary)
         event.add("DESCRIPTION", translate(_DESCRIPTION))
         event.add("TRANSP", "TRANSPARENT")
         event.add("CLASS", "PRIVATE")
         alarm = Alarm()
         alarm.add("ACTION", "DISPLAY")
-        alarm.add("TRIGGER", timedelta(0))
+        alarm.add("TRIGGER", _APPOINTMENT_ALARM if visit else timedelta(0))
         alarm.add("DESCRIPTION", summary)
         event.add_component(alarm)
         calendar.add_component(event)

@@ -38,6 +38,7 @@ from aftercare.patients.models import Patient
 from aftercare.reminders import metrics
 from aftercare.reminders.channels import Channel, Delivery, PushTarget, Result
 from aftercare.reminders.models import PushSubscription, Reminder
+from aftercare.reminders.outbox import REBUILT
 from aftercare.reminders.sending import SendLoop
 from aftercare.reminders.texts import nurse_alert, patient_message
 from aftercare.settings import Settings
@@ -473,7 +474,7 @@ class _Context:
         channels, _email, _, built, _ = patient
         if row.channel not in channels:
             return "channel turned off"
-        if row.purpose == "plan-item":
+        if row.purpose in REBUILT:
             if row.plan_built_at != built:
                 return "plan changed"
             if row.item_kind == "check-in" and (row.patient_id, row.item_day) in self.checked_in:

@@ -1,5 +1,6 @@
 import uuid
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from sqlmodel import select
@@ -22,6 +23,7 @@ from aftercare.patients.models import Patient
 from aftercare.reminders import metrics, service
 from aftercare.reminders.calendar import CalendarItem, calendar_feed
 from aftercare.reminders.endpoint_check import require_public_endpoint
+from aftercare.reminders.outbox import APPOINTMENT_KEY
 from aftercare.reminders.schemas import (
     Accepted,
     CalendarPublic,
@@ -143,6 +145,18 @@ def calendar(token: str, session: SessionDep, now: NowDep) -> Response:
         for row in service.timed_items(session, patient)
         if row.due_at is not None and row.local_time is not None
     ]
+    if patient.followup_at is not None:
+        # One UID however often the visit moves, so the phone's calendar moves it too.
+        visit = patient.followup_at.astimezone(ZoneInfo(patient.timezone))
+        items.append(
+            CalendarItem(
+                key=APPOINTMENT_KEY,
+                kind="appointment",
+                date=visit.date(),
+                local_time=visit.strftime("%H:%M"),
+                due_at=patient.followup_at,
+            )
+        )
     body = calendar_feed(
         items,
         patient.timezone,

@@ -1,17 +1,23 @@
 """Turning a patient's frozen plan into outbox rows, and rebuilding them when it changes."""
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, insert, select
 from sqlmodel import Session, col
 
 from aftercare.patients.models import Patient
+from aftercare.plans.engine import WakeWindow, followup_reminder_at
 from aftercare.plans.models import PlanItem
 from aftercare.reminders import doorbell
 from aftercare.reminders.models import Reminder
 
 # Channels that send (the calendar feed is fetched by the phone instead).
 SENDING_CHANNELS = ("in-app", "push", "email")
+# Rows made from the plan and the booked visit, remade whenever either changes.
+REBUILT = ("plan-item", "follow-up")
+# The follow-up reminder's key: no plan item's key ("d7-follow-up") looks like it.
+APPOINTMENT_KEY = "appointment"
 
 
 def sending_channels(patient: Patient) -> list[str]:
@@ -20,31 +26,38 @@ def sending_channels(patient: Patient) -> list[str]:
 
 
 def rebuild(session: Session, patient: Patient, now: datetime) -> int:
-    """Replace the patient's waiting plan reminders with rows from the plan as it is now.
+    """Replace the patient's waiting plan reminders with rows from the plan as it is now,
+    and the reminder of the follow-up visit the day before it.
 
-    Called in the transaction that changed the plan, the channels or the
-    e-mail address, so the outbox never disagrees with them.
+    Called in the transaction that changed the plan, the visit, the channels or
+    the e-mail address, so the outbox never disagrees with them.
     """
     session.execute(
         delete(Reminder).where(
             col(Reminder.patient_id) == patient.id,
-            col(Reminder.purpose) == "plan-item",
+            col(Reminder.purpose).in_(REBUILT),
             col(Reminder.status) == "pending",
         )
     )
-    items = session.execute(
-        select(
-            col(PlanItem.key), col(PlanItem.kind), col(PlanItem.day), col(PlanItem.due_at)
-        ).where(
-            col(PlanItem.patient_id) == patient.id,
-            col(PlanItem.reminder).is_(True),
-            col(PlanItem.due_at) > now,
-        )
-    ).all()
+    due: list[tuple[str, str, str | None, int | None, datetime]] = [
+        ("plan-item", key, kind, day, due_at)
+        for key, kind, day, due_at in session.execute(
+            select(
+                col(PlanItem.key), col(PlanItem.kind), col(PlanItem.day), col(PlanItem.due_at)
+            ).where(
+                col(PlanItem.patient_id) == patient.id,
+                col(PlanItem.reminder).is_(True),
+                col(PlanItem.due_at) > now,
+            )
+        ).all()
+    ]
+    visit = _followup_reminder(patient, now)
+    if visit is not None:
+        due.append(("follow-up", APPOINTMENT_KEY, None, None, visit))
     rows = [
         {
             "patient_id": patient.id,
-            "purpose": "plan-item",
+            "purpose": purpose,
             "item_key": key,
             "item_kind": kind,
             "item_day": day,
@@ -55,12 +68,22 @@ def rebuild(session: Session, patient: Patient, now: datetime) -> int:
             "attempts": 0,
             "created_at": now,
         }
-        for key, kind, day, due_at in items
+        for purpose, key, kind, day, due_at in due
         for channel in sending_channels(patient)
     ]
     if rows:
         session.execute(insert(Reminder), rows)
     return len(rows)
+
+
+def _followup_reminder(patient: Patient, now: datetime) -> datetime | None:
+    """When to remind of the booked visit, or None when there is none or it is too late
+    (booked for tomorrow morning, say: the nurse has just told the patient)."""
+    if patient.followup_at is None:
+        return None
+    window = WakeWindow(patient.wake_time, patient.sleep_time)
+    due_at = followup_reminder_at(patient.followup_at, ZoneInfo(patient.timezone), window)
+    return due_at if due_at > now else None
 
 
 def queue_now(

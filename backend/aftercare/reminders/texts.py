@@ -13,6 +13,8 @@ _BODIES = {
     "check-in": _("Time for your daily check-in"),
     "test": _("This is a test notification. Your reminders work."),
     "message": _("You have a new message"),
+    # The day before the follow-up visit: never what the visit is for, nor where.
+    "follow-up": _("You have an appointment tomorrow"),
 }
 _DEFAULT_BODY = _("You have a new reminder")
 _NURSE_ALERT = _("A red flag is waiting for acknowledgement")
