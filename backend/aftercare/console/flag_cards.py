@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, func
+from sqlalchemy import Engine, bindparam, func
 from sqlalchemy import select as select_columns
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
@@ -69,26 +69,29 @@ class QueueCounts:
         }
 
 
+def _count(severity: str, *more: Any) -> Any:
+    order = col(QueueCard.severity_order) == SEVERITY_ORDER[severity]
+    return select_columns(func.count()).where(_IN_CLINIC, order, *more).scalar_subquery()
+
+
+# Built once: a statement made per request costs more than the indexed read it does.
+_IN_CLINIC = col(QueueCard.clinic_id) == bindparam("clinic_id")
+_UNACKNOWLEDGED = col(QueueCard.unacknowledged) > 0
+_COUNTS = select_columns(
+    _count("red"),
+    _count("red", _UNACKNOWLEDGED),
+    _count("amber"),
+    _count("amber", _UNACKNOWLEDGED),
+    select_columns(func.max(QueueCard.updated_at)).where(_IN_CLINIC).scalar_subquery(),
+)
+
+
 def queue_counts(session: Session, clinic_id: uuid.UUID) -> QueueCounts:
     """The patients waiting, by their worst severity and whether any of their flags is
     still unacknowledged ("open"), and a fingerprint of the queue: small counts through
     the card indexes, never a walk over every flag (nor a grouping of every card)."""
-    clinic = col(QueueCard.clinic_id) == clinic_id
-
-    def count(severity: str, *more: Any) -> Any:
-        order = col(QueueCard.severity_order) == SEVERITY_ORDER[severity]
-        return select_columns(func.count()).where(clinic, order, *more).scalar_subquery()
-
-    unacknowledged = col(QueueCard.unacknowledged) > 0
-    red, red_open, amber, amber_open, changed = session.execute(
-        select_columns(
-            count("red"),
-            count("red", unacknowledged),
-            count("amber"),
-            count("amber", unacknowledged),
-            select_columns(func.max(QueueCard.updated_at)).where(clinic).scalar_subquery(),
-        )
-    ).one()
+    counts = session.connection().execute(_COUNTS, {"clinic_id": clinic_id})
+    red, red_open, amber, amber_open, changed = counts.one()
     if not red and not amber:
         return QueueCounts()
     fingerprint = f"{red}:{red_open}:{amber}:{amber_open}:{changed}"
@@ -172,6 +175,54 @@ class Answers:
     note: str
 
 
+# The page of cards through the card index, with the patient columns a card shows.
+_CARDS = (
+    select_columns(
+        col(QueueCard.patient_id),
+        col(QueueCard.severity_order),
+        col(QueueCard.oldest_unacknowledged_at),
+        col(Patient.alias),
+        col(Patient.language),
+        col(Patient.protocol_id),
+        col(Patient.surgery_at),
+        col(Patient.timezone),
+        col(Patient.plan_days),
+        col(Patient.phone),
+        col(Patient.phone_safe_to_call),
+        col(Patient.phone_leave_message),
+        col(Patient.phone_best_time),
+    )
+    .join(Patient, col(Patient.id) == QueueCard.patient_id)
+    .where(_IN_CLINIC)
+    .order_by(col(QueueCard.severity_order), col(QueueCard.sort_at), col(QueueCard.patient_id))
+    .limit(bindparam("limit"))
+    .offset(bindparam("offset"))
+)
+_ACKNOWLEDGER = aliased(Nurse)
+# The waiting flags of the cards shown, newest first, with the check-in behind each.
+_WAITING_FLAGS = (
+    select_columns(
+        col(Flag.id),
+        col(Flag.patient_id),
+        col(Flag.severity),
+        col(Flag.status),
+        col(Flag.reasons),
+        col(Flag.created_at),
+        col(Flag.acknowledged_at),
+        shown_name(_ACKNOWLEDGER),
+        col(Flag.checkin_id),
+        *_ANSWER_COLUMNS,
+    )
+    .outerjoin(CheckIn, col(CheckIn.id) == Flag.checkin_id)
+    .outerjoin(_ACKNOWLEDGER, col(_ACKNOWLEDGER.id) == Flag.acknowledged_by)
+    .where(
+        col(Flag.patient_id).in_(bindparam("patients", expanding=True)),
+        col(Flag.status).in_(WAITING),
+    )
+    .order_by(col(Flag.created_at).desc(), col(Flag.id))
+)
+
+
 def patient_cards(
     session: Session,
     clinic: Clinic,
@@ -188,50 +239,15 @@ def patient_cards(
     card index, their patients, their waiting flags with the check-ins behind them),
     reading the columns shown and no more.
     """
-    page = session.execute(
-        select_columns(
-            col(QueueCard.patient_id),
-            col(QueueCard.severity_order),
-            col(QueueCard.oldest_unacknowledged_at),
-            col(Patient.alias),
-            col(Patient.language),
-            col(Patient.protocol_id),
-            col(Patient.surgery_at),
-            col(Patient.timezone),
-            col(Patient.plan_days),
-            col(Patient.phone),
-            col(Patient.phone_safe_to_call),
-            col(Patient.phone_leave_message),
-            col(Patient.phone_best_time),
-        )
-        .join(Patient, col(Patient.id) == QueueCard.patient_id)
-        .where(col(QueueCard.clinic_id) == clinic.id)
-        .order_by(col(QueueCard.severity_order), col(QueueCard.sort_at), col(QueueCard.patient_id))
-        .limit(limit)
-        .offset(offset)
+    # Plain rows through the session's connection: nothing here needs the ORM's loading.
+    connection = session.connection()
+    page = connection.execute(
+        _CARDS, {"clinic_id": clinic.id, "limit": limit, "offset": offset}
     ).all()
     if not page:
         return []
     protocol_of = {row.patient_id: protocols.get(row.protocol_id) for row in page}
-    acknowledger = aliased(Nurse)
-    rows = session.execute(
-        select_columns(
-            col(Flag.id),
-            col(Flag.patient_id),
-            col(Flag.severity),
-            col(Flag.status),
-            col(Flag.reasons),
-            col(Flag.created_at),
-            col(Flag.acknowledged_at),
-            shown_name(acknowledger),
-            col(Flag.checkin_id),
-            *_ANSWER_COLUMNS,
-        )
-        .outerjoin(CheckIn, col(CheckIn.id) == Flag.checkin_id)
-        .outerjoin(acknowledger, col(acknowledger.id) == Flag.acknowledged_by)
-        .where(col(Flag.patient_id).in_(list(protocol_of)), col(Flag.status).in_(WAITING))
-        .order_by(col(Flag.created_at).desc(), col(Flag.id))
-    ).all()
+    rows = connection.execute(_WAITING_FLAGS, {"patients": list(protocol_of)}).all()
     flags: dict[uuid.UUID, list[WaitingFlag]] = {patient_id: [] for patient_id in protocol_of}
     for row in rows:
         (flag_id, patient_id, severity, status, reasons, created_at, acknowledged_at,

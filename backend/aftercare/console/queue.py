@@ -20,6 +20,7 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
+from aftercare.console.card_words import card_words
 from aftercare.console.flag_cards import (
     PAGE,
     patient_cards,
@@ -60,9 +61,8 @@ def _queue_values(
     offset: int,
 ) -> dict[str, Any]:
     """What the queue page and its list fragment show."""
-    cards = patient_cards(
-        session, user.clinic, protocols, console_language(request, user), now, offset=offset
-    )
+    language = console_language(request, user)
+    cards = patient_cards(session, user.clinic, protocols, language, now, offset=offset)
     counts = queue_counts(session, user.clinic.id)
     here = f"{QUEUE}?offset={offset}" if offset else QUEUE
     return {
@@ -73,6 +73,7 @@ def _queue_values(
         "next_offset": offset + PAGE if offset + PAGE < counts.total else None,
         "next": here,
         "outcomes": service.OUTCOMES,
+        "words": card_words(language),
     }
 
 
