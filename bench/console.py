@@ -4,10 +4,11 @@
 
 For each database: a fresh one, `aftercare serve` in its own process, one nurse
 signed in through the console's form, one patient enrolled through the API
-with a red check-in. The queue page (its first 50 flags) and that patient's
-page are timed over HTTP (sequential requests, median and 95th percentile),
-first with just that, then after 100,000 patients, 1,000,000 check-ins and
-10,000 open flags are loaded into the same clinic.
+with a red check-in (the queue is timed with that one card), then 49 more. The
+queue page (its first 50 cards) and the first patient's page are timed over HTTP
+(sequential requests, median and 95th percentile), first with just that, then
+after 100,000 patients, 1,000,000 check-ins and 10,000 open flags are loaded into
+the same clinic.
 
 The reference is a bare FastAPI app, started in the same run through the same uvicorn
 set-up as `aftercare serve` (this script run with --serve-reference), answering a page
@@ -19,9 +20,18 @@ was the other choice, and was not taken because it would run on our tables with 
 indexes, so a missing index would slow the reference as much as the page and hide.
 
 Figures: each page's median with the full database as a multiple of the bare page's
-median; and (issue 13's budget, its own definition) as a multiple of the same page's
-median on the empty database, goal 1.5. The queue shows one card per patient; the bulk
-load writes each loaded flag's queue card as the app keeps it.
+median; and (issue 13's budget) as a multiple of the same page's median on the empty
+database, goal 1.5. The queue shows one card per patient; the bulk load writes each
+loaded flag's queue card as the app keeps it.
+
+The queue's empty database holds 50 enrolled patients with a red flag each, one page of
+cards, because the full database's page shows 50 cards: the budget is what 100,000
+patients, 1,000,000 check-ins and 10,000 open flags cost the page, and a page of one card
+against a page of fifty measures the cards instead. Until issue 13 the empty database
+held one patient; that figure (50 cards on the full database against one card on the
+empty one) is still measured in the same run and printed, not held to the goal: each card
+is about 4 KB of HTML with its answers and its resolve form, and 49 more of them cost
+more than half of a one-card page, however the database is.
 
 The issue-era goal was "under 50 ms each" (issue 6); over two runs when this
 bench was moved to it (2 shared AMD EPYC cores), the bare page's median was 1.7-3.0 ms,
@@ -69,6 +79,12 @@ GOAL_MS = 50.0  # the issue-era goal, printed
 GOAL_RATIO = 25.0  # of the bare page's median: the docstring says why
 REFERENCE = "bare FastAPI app answering a page of the same size, same uvicorn set-up, same run"
 RUNS = 40
+# The empty database's queue holds a page of cards, as the full one does (the docstring).
+CARDS_ON_A_PAGE = 50
+EMPTY_REFERENCE = {
+    "queue": "the same page, a page of 50 cards, on an empty clinic, same run",
+    "patient": "the same page on the empty database, same run",
+}
 REASONS = {
     "red": '[{"code": "heavy-bleeding", "severity": "red", "value": "heavy"}]',
     "amber": '[{"code": "high-pain", "severity": "amber", "value": 7}]',
@@ -217,15 +233,19 @@ def start_server(url: str, folder: Path) -> tuple[subprocess.Popen[bytes], str, 
     raise SystemExit("the server did not start")
 
 
-def one_patient_with_a_red_flag(base: str) -> str:
+def nurse_token(base: str) -> str:
     request = urllib.request.Request(
         f"{base}/api/v1/auth/token",
         urllib.parse.urlencode({"username": EMAIL, "password": PASSWORD}).encode(),
     )
     with urllib.request.urlopen(request, timeout=30) as response:
-        token = json.loads(response.read())["access_token"]
+        return str(json.loads(response.read())["access_token"])
+
+
+def patient_with_a_red_flag(base: str, token: str, alias: str) -> str:
+    """A patient enrolled through the API whose third check-in, heavy bleeding, is red."""
     surgery = (datetime.now(UTC) - timedelta(days=3)).isoformat()
-    body = {"alias": "Measured", "protocol": "hymenoplasty", "surgery_at": surgery,
+    body = {"alias": alias, "protocol": "hymenoplasty", "surgery_at": surgery,
             "timezone": "Europe/Paris", "language": "en"}  # fmt: skip
     enrolment = api(base, "/api/v1/patients", body, token)
     phone = api(base, "/api/v1/enroll", {"code": enrolment["enrollment_code"]})["access_token"]
@@ -380,14 +400,19 @@ def main() -> None:
     reset(BENCH)
 
     results = []
+    one_card_ratio: dict[str, float] = {}
     for kind in args.databases.split(","):
         folder = Path(tempfile.mkdtemp(prefix=f"aftercare-console-{kind}-"))
         url = fresh_database(kind, folder)
         server, base, _env = start_server(url, folder)
         reference, bare_base = start_reference(folder)
         try:
-            patient_id = one_patient_with_a_red_flag(base)
+            token = nurse_token(base)
+            patient_id = patient_with_a_red_flag(base, token, "Measured")
             browser = sign_in(base)
+            one_card = browser.timed(PAGES["queue"])
+            for n in range(CARDS_ON_A_PAGE - 1):
+                patient_with_a_red_flag(base, token, f"E{n:02d}")
             empty = measure(browser, patient_id)
             seconds = load(url, args.patients, args.checkins_each, args.flags)
             print(f"{kind}: loaded {args.patients:,} patients, "
@@ -402,6 +427,7 @@ def main() -> None:
         shutil.rmtree(folder)  # kept, with the server's log, only when something failed
         for page in PAGES:
             results.append((kind, page, empty[page], full[page]))
+        one_card_ratio[kind] = statistics.median(full["queue"].ours) / statistics.median(one_card)
 
     print()
     print(f"{'database':<11}{'page':<9}{'empty p50':>10}{'full p50':>10}{'full p95':>10}"
@@ -420,10 +446,19 @@ def main() -> None:
         record(BENCH, f"{page} page, {database}, {args.patients:,} patients", ratio, "×",
                reference=REFERENCE, goal=f"≤ {GOAL_RATIO:g}×", passed=ok)  # fmt: skip
         # Issue 13's budget: what the data costs, the same page on the empty database
-        # measured in the same run being the reference (the issue's own definition).
+        # measured in the same run being the reference; for the queue, a page as full of
+        # cards on an empty clinic (the docstring says why).
         record(BENCH, f"{page} page, {database}, full database against empty", f / e, "×",
-               reference="the same page on the empty database, same run",
-               goal=f"≤ {GOAL_FULL_EMPTY:g}×", passed=f / e <= GOAL_FULL_EMPTY)  # fmt: skip
+               reference=EMPTY_REFERENCE[page], goal=f"≤ {GOAL_FULL_EMPTY:g}×",
+               passed=f / e <= GOAL_FULL_EMPTY)  # fmt: skip
+    for kind, ratio in one_card_ratio.items():
+        database = "SQLite" if kind == "sqlite" else "PostgreSQL"
+        print(f"{kind:<11}queue, full database (50 cards) against one card on the empty "
+              f"database: {ratio:.2f}")  # fmt: skip
+        record(BENCH, f"queue page, {database}, 50 cards of the full database against one "
+               "card on the empty database", ratio, "×",
+               reference="the queue page with one card on the empty database, same run",
+               goal="shown, not a goal", passed=None)  # fmt: skip
 
 
 if __name__ == "__main__":
