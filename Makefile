@@ -14,10 +14,13 @@ TEST_STAMP := $(VENV)/.installed-test
 # check every page with axe-core from the npm registry.
 CHROMIUM := /usr/bin/chromium
 AXE := .cache/npm/node_modules/axe-core/axe.min.js
+# The demo's port: `make demo PORT=8080`; its links follow (AFTERCARE_BASE_URL).
+PORT ?= 8000
+DEMO_URL = $${AFTERCARE_BASE_URL:-http://127.0.0.1:$(PORT)}
 # The suite runs a second time on PostgreSQL; the database is created if missing.
 PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/aftercare_test
 
-.PHONY: install install-test lock audit audit-if-reachable demo serve test lint test-sqlite test-postgres wheel messages bench clean
+.PHONY: install install-test lock audit audit-if-reachable demo test lint test-sqlite test-postgres wheel messages bench clean
 
 install: $(STAMP)
 
@@ -80,8 +83,8 @@ audit-if-reachable: install-test
 		echo "*** cannot be reached from this machine. Run 'make audit' where it can."; fi
 
 demo: install
-	AFTERCARE_DEMO=1 $(BIN)/aftercare demo
-	AFTERCARE_DEMO=1 $(BIN)/aftercare serve
+	AFTERCARE_DEMO=1 AFTERCARE_BASE_URL=$(DEMO_URL) $(BIN)/aftercare demo
+	AFTERCARE_DEMO=1 AFTERCARE_BASE_URL=$(DEMO_URL) $(BIN)/aftercare serve --port $(PORT)
 
 test: lint audit-if-reachable test-sqlite test-postgres
 
