@@ -40,6 +40,8 @@ def _ngettext(context: Context, singular: str, plural: str, count: int) -> str:
 def make_templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=FRONTEND_DIR / "templates")
     env = templates.env
+    # Templates ship with the package and change only with it: no file check per page.
+    env.auto_reload = False
     env.add_extension("jinja2.ext.i18n")
     # Each page is rendered in its reader's language, read from the page's context.
     env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]

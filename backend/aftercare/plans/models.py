@@ -15,6 +15,10 @@ class PlanItem(SQLModel, table=True):
         UniqueConstraint("patient_id", "key"),
         # The clinic report: check-ins due by date, without reading every plan.
         Index("ix_plan_item_kind_date", "kind", "date", "patient_id", "day"),
+        # Today: one day of one patient's plan in order, and their next check-in; read
+        # through the patient's own rows, never through every patient's check-ins.
+        Index("ix_plan_item_patient_day", "patient_id", "day", "position"),
+        Index("ix_plan_item_patient_kind_due", "patient_id", "kind", "due_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
