@@ -6,6 +6,7 @@ from functools import lru_cache
 from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import OAuth2PasswordBearer
@@ -47,7 +48,10 @@ async def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> AsyncIt
         if session.get_transaction() is None or engine.dialect.name == "sqlite":
             session.close()
         else:
-            await run_in_threadpool(session.close)
+            # Shielded: a request cancelled midway (a closed tab) still gives its
+            # connection back to the pool.
+            with anyio.CancelScope(shield=True):
+                await run_in_threadpool(session.close)
 
 
 async def get_protocols(request: Request) -> dict[str, Protocol]:
