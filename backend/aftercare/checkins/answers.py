@@ -112,12 +112,16 @@ def today_check_in(
         .order_by(col(CheckIn.recorded_at).desc())
         .limit(1)
     ).first()
-    unseen = session.exec(
-        select(CheckIn)
-        .where(CheckIn.patient_id == patient.id, col(CheckIn.answer_seen_at).is_(None))
-        .order_by(col(CheckIn.recorded_at).desc())
-        .limit(1)
-    ).first()
+    # Mostly the latest answer is the one not read yet, or every answer has been read:
+    # the second query is needed only when an older one was never read.
+    unseen = latest if latest is not None and latest.answer_seen_at is None else None
+    if latest is not None and unseen is None:
+        unseen = session.exec(
+            select(CheckIn)
+            .where(CheckIn.patient_id == patient.id, col(CheckIn.answer_seen_at).is_(None))
+            .order_by(col(CheckIn.recorded_at).desc())
+            .limit(1)
+        ).first()
     checked_in = {latest.day} if latest is not None and latest.day == day else set()
     next_due = session.exec(
         select(PlanItem.due_at, PlanItem.day)
@@ -133,8 +137,13 @@ def today_check_in(
     # Today's check-in already done: the next one is a later day's.
     upcoming = [due_at for due_at, plan_day in next_due if plan_day not in checked_in]
     zone = ZoneInfo(patient.timezone)
+    shown_unseen = _shown(session, unseen, patient, protocol) if unseen is not None else None
+    shown_latest = None
+    if checked_in and latest is not None:
+        same = shown_unseen is not None and unseen is latest
+        shown_latest = shown_unseen if same else _shown(session, latest, patient, protocol)
     return TodayCheckIn(
-        latest_today=_shown(session, latest, patient, protocol) if checked_in and latest else None,
-        unseen=_shown(session, unseen, patient, protocol) if unseen is not None else None,
+        latest_today=shown_latest,
+        unseen=shown_unseen,
         next_at=upcoming[0].astimezone(zone) if upcoming and upcoming[0] else None,
     )
