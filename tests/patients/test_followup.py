@@ -137,6 +137,14 @@ def test_a_wrong_visit_is_a_422_naming_the_field_and_keeps_the_booked_one(
     assert len(_visit_rows(engine, enrolment)) == 2, why
 
 
+def test_a_place_without_a_visit_is_a_422_naming_the_place(client, factory, engine):
+    nurse, enrolment, _ = _enrol(factory)
+    answer = _book(client, nurse, enrolment, followup_place=PLACE)
+    assert answer.status_code == 422
+    assert answer.json()["detail"][0]["loc"] == ["body", "followup_place"]
+    assert _patient(engine, enrolment).followup_place is None
+
+
 def test_another_clinics_nurse_cannot_book_it(client, factory):
     _, enrolment, _ = _enrol(factory)
     with time_machine.travel(ENROLLED, tick=False):

@@ -229,6 +229,8 @@ def apply_followup(patient: Patient, changes: Followup, surgery_at: datetime) ->
             "followup_at", "must be after the surgery and within a year of it", when.isoformat()
         )
     place = changes.followup_place if "followup_place" in sent else patient.followup_place
+    if when is None and place is not None and "followup_at" not in sent:
+        raise invalid_field("followup_place", "needs a booked visit: send followup_at too")
     patient.followup_at = when
     patient.followup_place = place if when is not None else None
     return (patient.followup_at, patient.followup_place) != before
