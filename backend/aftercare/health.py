@@ -18,15 +18,22 @@ def _database_answers(engine: Engine) -> bool:
     return True
 
 
+def _idle_connections(engine: Engine) -> int:
+    checkedin = getattr(engine.pool, "checkedin", None)
+    return int(checkedin()) if callable(checkedin) else 0
+
+
 @router.get("/healthz", include_in_schema=False)
 async def healthz(request: Request) -> JSONResponse:
     """Up, with a database that answers. SQLite answers inside this process in
     microseconds and never waits for a lock to run `SELECT 1`, so it is asked on the
     event loop; a database server is asked from the thread pool, as every route asks it."""
     engine: Engine = request.app.state.engine
-    if engine.dialect.name == "sqlite":
+    if engine.dialect.name == "sqlite" and _idle_connections(engine) > 0:
         answers = _database_answers(engine)
     else:
+        # A server's round trip, or (rarely) every SQLite connection in use: the loop
+        # must never wait for one.
         answers = await run_in_threadpool(_database_answers, engine)
     if not answers:
         return JSONResponse(_UNAVAILABLE, status_code=503)
