@@ -19,12 +19,12 @@ from aftercare import __version__
 from aftercare.accounts.endpoints import router as accounts_router
 from aftercare.accounts.throttle import TooOften
 from aftercare.checkins.endpoints import router as checkins_router
-from aftercare.checkins.pages import router as checkin_pages
 from aftercare.checkins.triage_endpoints import router as triage_router
 from aftercare.console.account import router as console_account
 from aftercare.console.audit import router as console_audit
 from aftercare.console.clinic import router as console_clinic
 from aftercare.console.enrol import router as console_enrol
+from aftercare.console.messages import router as console_messages
 from aftercare.console.pages import router as console_router
 from aftercare.console.patients import router as console_patients
 from aftercare.console.queue import router as console_queue
@@ -44,12 +44,13 @@ from aftercare.guards import (
 from aftercare.health import router as health_router
 from aftercare.logs import AccessLog
 from aftercare.messages.endpoints import router as messages_api
-from aftercare.messages.pages import router as messages_pages
 from aftercare.patients.endpoints import nurse_router, patient_router
-from aftercare.patients.info_pages import router as info_pages
-from aftercare.patients.pages import router as patient_pages
-from aftercare.patients.pwa import router as pwa_router
-from aftercare.patients.settings_pages import router as settings_pages
+from aftercare.phone.checkin import router as checkin_pages
+from aftercare.phone.info import router as info_pages
+from aftercare.phone.messages import router as messages_pages
+from aftercare.phone.pages import router as patient_pages
+from aftercare.phone.pwa import router as pwa_router
+from aftercare.phone.settings import router as settings_pages
 from aftercare.privacy.endpoints import router as privacy_router
 from aftercare.protocols.endpoints import router as protocols_router
 from aftercare.protocols.loader import load_protocols
@@ -202,5 +203,6 @@ def create_app(
     app.include_router(console_clinic)
     app.include_router(messages_api)
     app.include_router(messages_pages)
+    app.include_router(console_messages)
     app.mount("/static", StaticFiles(directory=FRONTEND_DIR / "static"), name="static")
     return app

@@ -1,4 +1,6 @@
-"""Typed dependencies shared by every route."""
+"""Typed dependencies shared by every route: settings, the database session, the clock and
+the client's address. Who is signed in is each domain's own: `accounts.deps` (a nurse),
+`patients.deps` (a patient's phone); the procedure files come from `protocols.deps`."""
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -7,17 +9,11 @@ from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 from typing import Annotated
 
 import anyio
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from aftercare.accounts.models import Clinic, Nurse
-from aftercare.accounts.service import patient_by_token, token_owner
-from aftercare.i18n import _
-from aftercare.patients.models import Patient
-from aftercare.protocols.loader import Protocol
 from aftercare.settings import Settings
 
 # Plain values come from `async def` dependencies: FastAPI would run a plain
@@ -52,11 +48,6 @@ async def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> AsyncIt
             # connection back to the pool.
             with anyio.CancelScope(shield=True):
                 await run_in_threadpool(session.close)
-
-
-async def get_protocols(request: Request) -> dict[str, Protocol]:
-    protocols: dict[str, Protocol] = request.app.state.protocols
-    return protocols
 
 
 async def get_now() -> datetime:
@@ -102,46 +93,5 @@ async def client_address(request: Request) -> str:
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 SessionDep = Annotated[Session, Depends(get_session)]
-ProtocolsDep = Annotated[dict[str, Protocol], Depends(get_protocols)]
 NowDep = Annotated[datetime, Depends(get_now)]
 ClientDep = Annotated[str, Depends(client_address)]
-
-bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
-TokenDep = Annotated[str | None, Depends(bearer)]
-
-
-def _unauthorised() -> HTTPException:
-    return HTTPException(
-        status_code=status.HTTP_401_UNAUTHORIZED,
-        detail=_("Not authenticated"),
-        headers={"WWW-Authenticate": "Bearer"},
-    )
-
-
-def current_nurse(session: SessionDep, token: TokenDep, now: NowDep) -> Nurse:
-    owner = token_owner(session, token, now) if token else None
-    nurse = session.get(Nurse, owner.nurse_id) if owner and owner.nurse_id else None
-    if nurse is None or not nurse.is_active:
-        raise _unauthorised()
-    return nurse
-
-
-def current_patient_and_clinic(
-    session: SessionDep, token: TokenDep, now: NowDep
-) -> tuple[Patient, Clinic]:
-    """The device's patient and their clinic, in one query: this is on every patient request."""
-    found = patient_by_token(session, token, now) if token else None
-    if found is None:
-        raise _unauthorised()
-    return found
-
-
-async def current_patient(
-    found: Annotated[tuple[Patient, Clinic], Depends(current_patient_and_clinic)],
-) -> Patient:
-    return found[0]
-
-
-CurrentNurse = Annotated[Nurse, Depends(current_nurse)]
-CurrentPatient = Annotated[Patient, Depends(current_patient)]
-CurrentPatientAndClinic = Annotated[tuple[Patient, Clinic], Depends(current_patient_and_clinic)]

@@ -5,6 +5,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -76,6 +77,12 @@ def _moment(context: Context, moment: datetime, zone: ZoneInfo | str) -> str:
 
 # A phone number or any other number, with the spaces and signs inside it.
 _NUMBER = re.compile(r"\+?\d(?:[\d\s().-]*\d)?")
+
+
+def clock(language: str, timezone: str) -> Callable[[datetime], str]:
+    """How a page shows a moment: in the reader's language, on the clock of the given zone."""
+    zone = ZoneInfo(timezone)
+    return lambda moment: local_moment(moment, zone, language)
 
 
 def tel_uri(phone: str) -> str:

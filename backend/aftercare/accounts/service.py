@@ -4,11 +4,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from aftercare.accounts.models import AccessToken, Clinic, Nurse
 from aftercare.accounts.security import hash_password, new_token, token_digest, verify_password
-from aftercare.patients.models import Patient
 
 
 def normalise_email(email: str) -> str:
@@ -90,17 +89,3 @@ def token_owner(session: Session, token: str, now: datetime) -> TokenOwner | Non
     if row.kind == "console":
         return None
     return TokenOwner(nurse_id=row.nurse_id, patient_id=row.patient_id)
-
-
-def patient_by_token(session: Session, token: str, now: datetime) -> tuple[Patient, Clinic] | None:
-    row = session.exec(
-        select(Patient, Clinic)
-        .join(AccessToken, col(AccessToken.patient_id) == Patient.id)
-        .join(Clinic, col(Clinic.id) == Patient.clinic_id)
-        .where(
-            AccessToken.token_hash == token_digest(token),
-            col(AccessToken.revoked_at).is_(None),
-            col(AccessToken.expires_at) > now,
-        )
-    ).first()
-    return (row[0], row[1]) if row else None

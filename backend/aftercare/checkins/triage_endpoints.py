@@ -1,4 +1,5 @@
-"""The patient's flag rules as data (see `aftercare.checkins.triage`), for the phone and the API."""
+"""The patient's flag rules as data (see `aftercare.checkins.triage`), for the API; the
+phone's own copy is `aftercare.phone.checkin`'s /checkin/rules.json."""
 
 from typing import Any
 
@@ -6,17 +7,18 @@ from fastapi import APIRouter, HTTPException, Response, status
 
 from aftercare.api_errors import SIGNED_IN
 from aftercare.checkins.triage import patient_triage
-from aftercare.deps import CurrentPatientAndClinic, ProtocolsDep, SessionDep
+from aftercare.deps import SessionDep
 from aftercare.i18n import _
+from aftercare.patients.deps import CurrentPatientAndClinic
 from aftercare.patients.models import Patient
-from aftercare.patients.pages import PhoneDep
+from aftercare.protocols.deps import ProtocolsDep
 from aftercare.protocols.loader import Protocol
 
 router = APIRouter()
 NO_STORE = {"Cache-Control": "no-store"}
 
 
-def _protocol(protocols: dict[str, Protocol], patient: Patient) -> Protocol:
+def patient_protocol(protocols: dict[str, Protocol], patient: Patient) -> Protocol:
     protocol = protocols.get(patient.protocol_id)
     if protocol is None:
         raise HTTPException(
@@ -24,16 +26,6 @@ def _protocol(protocols: dict[str, Protocol], patient: Patient) -> Protocol:
             _("The clinic's procedure file is missing; please call the clinic."),
         )
     return protocol
-
-
-@router.get("/checkin/rules.json", include_in_schema=False)
-def phone_rules(
-    phone: PhoneDep, session: SessionDep, protocols: ProtocolsDep, response: Response
-) -> dict[str, Any]:
-    """The signed-in phone's document; the service worker keeps its own copy."""
-    patient, clinic = phone
-    response.headers.update(NO_STORE)
-    return patient_triage(session, patient, clinic, _protocol(protocols, patient))
 
 
 @router.get("/api/v1/me/triage", tags=["check-ins"], responses=SIGNED_IN)
@@ -54,4 +46,4 @@ def my_triage(
     """
     patient, clinic = found
     response.headers.update(NO_STORE)
-    return patient_triage(session, patient, clinic, _protocol(protocols, patient))
+    return patient_triage(session, patient, clinic, patient_protocol(protocols, patient))

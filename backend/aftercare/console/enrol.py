@@ -20,11 +20,12 @@ from aftercare.console.patient_forms import (
 )
 from aftercare.console.session import ConsoleUser
 from aftercare.console.web import ConsoleDep, audit, console_language, render
-from aftercare.deps import NowDep, ProtocolsDep, SessionDep, SettingsDep
+from aftercare.deps import NowDep, SessionDep, SettingsDep
 from aftercare.i18n import SUPPORTED_LANGUAGES, _, gettext_for
 from aftercare.patients.qr import qr_svg
 from aftercare.patients.schemas import EnrollmentPublic
 from aftercare.patients.service import create_patient
+from aftercare.protocols.deps import ProtocolsDep
 from aftercare.protocols.loader import Protocol
 from aftercare.web import check_csrf
 

@@ -27,7 +27,7 @@ from aftercare.console.patient_forms import (
 from aftercare.console.patient_view import patient_facts, patient_list
 from aftercare.console.session import ConsoleUser
 from aftercare.console.web import ConsoleDep, audit, console_language, render
-from aftercare.deps import NowDep, ProtocolsDep, SessionDep, SettingsDep
+from aftercare.deps import NowDep, SessionDep, SettingsDep
 from aftercare.flags.service import OUTCOMES
 from aftercare.i18n import gettext_for
 from aftercare.inbound import Inbound
@@ -35,6 +35,7 @@ from aftercare.patients.endpoints import still_in_care
 from aftercare.patients.models import Patient
 from aftercare.patients.schemas import PatientUpdate
 from aftercare.patients.service import clinic_patient, reissue_code, reschedule
+from aftercare.protocols.deps import ProtocolsDep
 from aftercare.protocols.loader import Protocol
 from aftercare.reminders.service import queue_test
 from aftercare.web import check_csrf

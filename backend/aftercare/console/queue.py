@@ -29,10 +29,11 @@ from aftercare.console.flag_cards import (
 )
 from aftercare.console.session import ConsoleUser
 from aftercare.console.web import ConsoleDep, console_language, render
-from aftercare.deps import NowDep, ProtocolsDep, SessionDep, client_of
+from aftercare.deps import NowDep, SessionDep, client_of
 from aftercare.flags import service
 from aftercare.flags.schemas import Outcome
 from aftercare.i18n import _, gettext_for
+from aftercare.protocols.deps import ProtocolsDep
 from aftercare.protocols.loader import Protocol
 from aftercare.web import check_csrf
 from aftercare.writer import Writer

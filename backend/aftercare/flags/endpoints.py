@@ -3,13 +3,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 
+from aftercare.accounts.deps import CurrentNurse
 from aftercare.api_errors import NOT_FOUND, SIGNED_IN, Responses, error
 from aftercare.audit.service import record_api_read
-from aftercare.deps import ClientDep, CurrentNurse, NowDep, ProtocolsDep, SessionDep, client_of
+from aftercare.deps import ClientDep, NowDep, SessionDep, client_of
 from aftercare.flags import service
 from aftercare.flags.schemas import FlagList, FlagPublic, FlagResolve, FlagStatus, Outcome
 from aftercare.i18n import _
 from aftercare.inbound import Offset
+from aftercare.protocols.deps import ProtocolsDep
 from aftercare.web import browser_language
 from aftercare.writer import Writer
 

@@ -4,8 +4,9 @@ import uuid
 
 from fastapi import APIRouter, HTTPException, Response, status
 
+from aftercare.accounts.deps import CurrentNurse
 from aftercare.api_errors import NOT_FOUND, SIGNED_IN, TOO_OFTEN, error
-from aftercare.deps import ClientDep, CurrentNurse, CurrentPatient, NowDep, SessionDep
+from aftercare.deps import ClientDep, NowDep, SessionDep
 from aftercare.i18n import _
 from aftercare.messages import service
 from aftercare.messages.schemas import (
@@ -14,6 +15,7 @@ from aftercare.messages.schemas import (
     MessagePublic,
     PatientMessageCreate,
 )
+from aftercare.patients.deps import CurrentPatient
 from aftercare.patients.endpoints import ANONYMISED, own_patient, still_in_care
 
 router = APIRouter(prefix="/api/v1", tags=["messages"], responses=SIGNED_IN)

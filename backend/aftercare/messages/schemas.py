@@ -4,8 +4,9 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from aftercare.i18n import _, gettext_for
 from aftercare.inbound import Inbound
 
 Sender = Literal["patient", "nurse"]
@@ -44,3 +45,13 @@ class MessagePublic(BaseModel):
 
 class MessageList(BaseModel):
     items: list[MessagePublic]
+
+
+TOO_LONG = _("Please keep your message to 2000 characters or fewer.")
+EMPTY = _("Please write a message first.")
+
+
+def body_problem(exc: ValidationError, language: str) -> str:
+    """The body's error, in words for a person rather than the validator's."""
+    too_long = any(error["type"] == "string_too_long" for error in exc.errors())
+    return gettext_for(language).gettext(TOO_LONG if too_long else EMPTY)

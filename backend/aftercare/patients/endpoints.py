@@ -4,6 +4,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Response, status
 from pydantic import BaseModel
 
+from aftercare.accounts.deps import CurrentNurse
 from aftercare.accounts.throttle import Attempts
 from aftercare.api_errors import (
     NOT_FOUND,
@@ -15,18 +16,11 @@ from aftercare.api_errors import (
     error,
 )
 from aftercare.audit.service import record_api_read
-from aftercare.deps import (
-    ClientDep,
-    CurrentNurse,
-    CurrentPatient,
-    NowDep,
-    ProtocolsDep,
-    SessionDep,
-    SettingsDep,
-)
+from aftercare.deps import ClientDep, NowDep, SessionDep, SettingsDep
 from aftercare.i18n import _
 from aftercare.inbound import Offset
 from aftercare.patients import service
+from aftercare.patients.deps import CurrentPatient
 from aftercare.patients.models import Patient
 from aftercare.patients.schemas import (
     EnrollmentPublic,
@@ -39,6 +33,7 @@ from aftercare.patients.schemas import (
 )
 from aftercare.plans.schemas import PlanPublic
 from aftercare.plans.service import plan_of, set_done
+from aftercare.protocols.deps import ProtocolsDep
 
 nurse_router = APIRouter(prefix="/api/v1/patients", tags=["patients (nurses)"], responses=SIGNED_IN)
 patient_router = APIRouter(prefix="/api/v1", tags=["patients (the patient's device)"])

@@ -3,13 +3,8 @@ from fastapi.responses import JSONResponse
 
 from aftercare.api_errors import SIGNED_IN
 from aftercare.audit.service import record
-from aftercare.deps import (
-    ClientDep,
-    CurrentPatient,
-    CurrentPatientAndClinic,
-    NowDep,
-    SessionDep,
-)
+from aftercare.deps import ClientDep, NowDep, SessionDep
+from aftercare.patients.deps import CurrentPatient, CurrentPatientAndClinic
 from aftercare.privacy import service
 
 router = APIRouter(prefix="/api/v1", tags=["privacy (the patient's device)"], responses=SIGNED_IN)

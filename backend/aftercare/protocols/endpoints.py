@@ -1,8 +1,9 @@
 from fastapi import APIRouter
 from pydantic import BaseModel
 
+from aftercare.accounts.deps import CurrentNurse
 from aftercare.api_errors import SIGNED_IN
-from aftercare.deps import CurrentNurse, ProtocolsDep
+from aftercare.protocols.deps import ProtocolsDep
 
 router = APIRouter(prefix="/api/v1", tags=["protocols"], responses=SIGNED_IN)
 

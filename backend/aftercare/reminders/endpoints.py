@@ -5,21 +5,16 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from sqlmodel import select
 
+from aftercare.accounts.deps import CurrentNurse
 from aftercare.accounts.models import Clinic
 from aftercare.api_errors import NOT_FOUND, SIGNED_IN, TOO_OFTEN
-from aftercare.deps import (
-    CurrentNurse,
-    CurrentPatient,
-    CurrentPatientAndClinic,
-    NowDep,
-    ProtocolsDep,
-    SessionDep,
-    SettingsDep,
-)
+from aftercare.deps import NowDep, SessionDep, SettingsDep
 from aftercare.i18n import _
 from aftercare.inbound import RowId
+from aftercare.patients.deps import CurrentPatient, CurrentPatientAndClinic
 from aftercare.patients.endpoints import ANONYMISED, own_patient, still_in_care
 from aftercare.patients.models import Patient
+from aftercare.protocols.deps import ProtocolsDep
 from aftercare.reminders import metrics, service
 from aftercare.reminders.calendar import CalendarItem, calendar_feed
 from aftercare.reminders.endpoint_check import require_public_endpoint

@@ -5,7 +5,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 
 from aftercare.accounts.models import DEFAULT_EMERGENCY_NUMBER
 from aftercare.deps import NowDep, SessionDep, SettingsDep
-from aftercare.patients.pages import DEFAULT_APP_NAME, render, signed_in, templates
+from aftercare.phone.shell import DEFAULT_APP_NAME, render, signed_in, templates
 from aftercare.settings import FRONTEND_DIR
 from aftercare.web import browser_language, page_context
 

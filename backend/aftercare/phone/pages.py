@@ -1,92 +1,32 @@
-"""The patient's pages: server-rendered, working without JavaScript."""
+"""The patient's pages: the landing page, sign-in, Today and the plan; server-rendered,
+working without JavaScript."""
 
 from datetime import datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request, status
+from fastapi import APIRouter, Form, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlmodel import Session
 
-from aftercare.accounts.models import Clinic
-from aftercare.accounts.service import patient_by_token
 from aftercare.accounts.throttle import Attempts
 from aftercare.checkins.answers import today_check_in
 from aftercare.checkins.service import placed_at
-from aftercare.deps import ClientDep, NowDep, ProtocolsDep, SessionDep, SettingsDep
+from aftercare.deps import ClientDep, NowDep, SessionDep, SettingsDep
 from aftercare.i18n import _, gettext_for
-from aftercare.messages.service import unread_for_patient
 from aftercare.patients import service
 from aftercare.patients.codes import normalise_code
 from aftercare.patients.models import Patient
 from aftercare.patients.qr import is_code_shaped, qr_svg
-from aftercare.plans.service import plan_of, set_done
-from aftercare.settings import Settings
-from aftercare.web import (
-    SESSION_COOKIE,
-    browser_language,
-    check_csrf,
-    make_templates,
-    page_context,
-    set_csrf_cookie,
+from aftercare.phone.shell import (
+    DEFAULT_APP_NAME,
+    PhoneDep,
+    render,
+    secure_cookies,
 )
+from aftercare.plans.service import plan_of, set_done
+from aftercare.protocols.deps import ProtocolsDep
+from aftercare.web import SESSION_COOKIE, browser_language, check_csrf, page_context
 
 router = APIRouter(include_in_schema=False)
-templates = make_templates()
-DEFAULT_APP_NAME = "Care"
-
-
-def _secure(settings: Settings) -> bool:
-    return settings.base_url.startswith("https://")
-
-
-def render(
-    request: Request, settings: Settings, name: str, context: dict[str, object], code: int = 200
-) -> HTMLResponse:
-    # The Messages tab shows the unread count on every page of a signed-in phone.
-    context.setdefault("unread_messages", getattr(request.state, "unread_messages", 0))
-    response = templates.TemplateResponse(request, name, context, status_code=code)
-    set_csrf_cookie(request, response, _secure(settings))
-    # Personal pages stay off the browser's disk and out of its back-forward cache;
-    # the service worker keeps its own copies for offline use.
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
-def signed_in(request: Request, session: Session, now: datetime) -> tuple[Patient, Clinic] | None:
-    """The patient of this phone's session cookie and their clinic, in one query."""
-    token = request.cookies.get(SESSION_COOKIE)
-    found = patient_by_token(session, token, now) if token else None
-    if found is not None:
-        request.state.unread_messages = unread_for_patient(session, found[0].id)
-    return found
-
-
-def current_phone(request: Request, session: SessionDep, now: NowDep) -> tuple[Patient, Clinic]:
-    """The signed-in phone's patient and clinic; a phone not signed in goes to the landing page."""
-    found = signed_in(request, session, now)
-    if found is None:
-        raise HTTPException(status.HTTP_303_SEE_OTHER, headers={"Location": "/"})
-    return found
-
-
-PhoneDep = Annotated[tuple[Patient, Clinic], Depends(current_phone)]
-
-
-def to_landing() -> RedirectResponse:
-    return RedirectResponse("/", status_code=status.HTTP_303_SEE_OTHER)
-
-
-def own_page(
-    request: Request,
-    phone: tuple[Patient, Clinic],
-    settings: Settings,
-    template: str,
-    **values: object,
-) -> Response:
-    """A page of the signed-in patient, in their language."""
-    patient, clinic = phone
-    context = page_context(request, patient.language, app_name=clinic.app_name, **values)
-    return render(request, settings, template, context)
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -156,7 +96,7 @@ def start_submit(
         max_age=int(timedelta(days=settings.patient_token_days).total_seconds()),
         httponly=True,
         samesite="lax",
-        secure=_secure(settings),
+        secure=secure_cookies(settings),
     )
     return response
 

@@ -6,15 +6,11 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
-from aftercare.deps import NowDep, ProtocolsDep, SessionDep, SettingsDep
-from aftercare.patients.pages import (
-    DEFAULT_APP_NAME,
-    PhoneDep,
-    own_page,
-    render,
-)
+from aftercare.deps import NowDep, SessionDep, SettingsDep
+from aftercare.phone.shell import DEFAULT_APP_NAME, PhoneDep, own_page, render
 from aftercare.plans.engine import in_language
 from aftercare.privacy.service import erase_patient, export_bundle
+from aftercare.protocols.deps import ProtocolsDep
 from aftercare.web import SESSION_COOKIE, check_csrf, page_context
 
 router = APIRouter(include_in_schema=False)

@@ -8,10 +8,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 
-from aftercare.deps import NowDep, ProtocolsDep, SessionDep, SettingsDep
+from aftercare.deps import NowDep, SessionDep, SettingsDep
 from aftercare.i18n import _, gettext_for
 from aftercare.patients.models import Patient
-from aftercare.patients.pages import PhoneDep, render, signed_in
+from aftercare.phone.shell import PhoneDep, render, signed_in
+from aftercare.protocols.deps import ProtocolsDep
 from aftercare.reminders.endpoint_check import require_public_endpoint
 from aftercare.reminders.schemas import MeUpdate, PushSubscriptionCreate
 from aftercare.reminders.service import queue_test, subscribe, unsubscribe, update_me

@@ -10,7 +10,7 @@ answer as JSON.
 import uuid
 from datetime import UTC, datetime
 from functools import partial
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request, status
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -18,16 +18,19 @@ from pydantic import ValidationError
 from sqlmodel import Session
 
 from aftercare.accounts.models import Clinic
-from aftercare.accounts.service import patient_by_token
 from aftercare.checkins.answers import answer_of, mark_seen
 from aftercare.checkins.chart import PainPoint, pain_chart
 from aftercare.checkins.schemas import CheckInCreate
 from aftercare.checkins.service import Refused, receive
 from aftercare.checkins.service import history as checkin_history
-from aftercare.deps import NowDep, ProtocolsDep, SessionDep, SettingsDep
+from aftercare.checkins.triage import patient_triage
+from aftercare.checkins.triage_endpoints import NO_STORE, patient_protocol
+from aftercare.deps import NowDep, SessionDep, SettingsDep
 from aftercare.i18n import _, gettext_for
+from aftercare.patients.deps import patient_by_token
 from aftercare.patients.models import Patient
-from aftercare.patients.pages import PhoneDep, render, to_landing
+from aftercare.phone.shell import PhoneDep, render, to_landing
+from aftercare.protocols.deps import ProtocolsDep
 from aftercare.settings import Settings
 from aftercare.web import SESSION_COOKIE, check_csrf, page_context
 from aftercare.writer import Writer
@@ -209,3 +212,13 @@ def history_page(
         chart=pain_chart([PainPoint(d, p) for d, p in latest.items()], patient.plan_days, title),
     )
     return render(request, settings, "patient/history.html", context)
+
+
+@router.get("/checkin/rules.json", include_in_schema=False)
+def phone_rules(
+    phone: PhoneDep, session: SessionDep, protocols: ProtocolsDep, response: Response
+) -> dict[str, Any]:
+    """The signed-in phone's document; the service worker keeps its own copy."""
+    patient, clinic = phone
+    response.headers.update(NO_STORE)
+    return patient_triage(session, patient, clinic, patient_protocol(protocols, patient))

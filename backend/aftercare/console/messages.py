@@ -1,0 +1,93 @@
+"""The console's inbox and threads with patients.
+
+They work without JavaScript: plain forms, a redirect after each message.
+"""
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Form, HTTPException, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+
+from aftercare.console.session import ConsoleUser
+from aftercare.console.web import ConsoleDep, console_language
+from aftercare.console.web import render as render_console
+from aftercare.deps import NowDep, SessionDep, client_of
+from aftercare.messages import service
+from aftercare.messages.schemas import MessageCreate, body_problem
+from aftercare.patients.endpoints import still_in_care
+from aftercare.patients.models import Patient
+from aftercare.patients.service import clinic_patient
+from aftercare.web import check_csrf, clock
+
+router = APIRouter(include_in_schema=False)
+
+TextField = Annotated[str | None, Form()]
+
+
+@router.get("/console/messages", response_class=HTMLResponse)
+def console_inbox(request: Request, user: ConsoleDep, session: SessionDep) -> HTMLResponse:
+    """The clinic's threads: unread patient messages first, then the most recent."""
+    threads = service.inbox(session, user.clinic.id)
+    when = clock(console_language(request, user), user.clinic.timezone)
+    return render_console(request, user, "console/messages.html", threads=threads, when=when)
+
+
+def _own_patient(session: SessionDep, user: ConsoleUser, patient_id: uuid.UUID) -> Patient:
+    patient = clinic_patient(session, user.nurse, patient_id)
+    if patient is None:
+        raise HTTPException(status_code=status.HTTP_404_NOT_FOUND)
+    return patient
+
+
+def _thread_page(
+    request: Request,
+    user: ConsoleUser,
+    session: SessionDep,
+    patient: Patient,
+    now: datetime,
+    body: str = "",
+    error: str | None = None,
+) -> HTMLResponse:
+    entries = service.read_by_nurse(session, patient, user.nurse.id, now, client_of(request))
+    when = clock(console_language(request, user), user.clinic.timezone)
+    code = status.HTTP_422_UNPROCESSABLE_CONTENT if error else status.HTTP_200_OK
+    return render_console(
+        request, user, "console/thread.html", code, patient=patient, messages=entries,
+        when=when, body=body, error=error,
+    )  # fmt: skip
+
+
+@router.get("/console/patients/{patient_id}/messages", response_class=HTMLResponse)
+def console_thread(
+    patient_id: uuid.UUID, request: Request, user: ConsoleDep, session: SessionDep, now: NowDep
+) -> HTMLResponse:
+    """One patient's thread; their messages count as read from now on. Audited."""
+    patient = _own_patient(session, user, patient_id)
+    return _thread_page(request, user, session, patient, now)
+
+
+@router.post("/console/patients/{patient_id}/messages", response_model=None)
+def console_write(
+    patient_id: uuid.UUID,
+    request: Request,
+    user: ConsoleDep,
+    session: SessionDep,
+    now: NowDep,
+    csrf_token: TextField = None,
+    body: TextField = None,
+) -> Response:
+    """Send the patient a message; their phone shows only that a message is waiting."""
+    check_csrf(request, csrf_token)
+    patient = still_in_care(_own_patient(session, user, patient_id))
+    try:
+        message = MessageCreate(body=body or "")
+    except ValidationError as exc:
+        error = body_problem(exc, console_language(request, user))
+        return _thread_page(request, user, session, patient, now, body or "", error)
+    service.send_by_nurse(session, patient, user.nurse.id, message.body, now, client_of(request))
+    return RedirectResponse(
+        f"/console/patients/{patient.id}/messages#latest", status_code=status.HTTP_303_SEE_OTHER
+    )

@@ -1,0 +1,1 @@
+"""The patient's pages: the phone's side of Aftercare, on top of the domains it shows."""

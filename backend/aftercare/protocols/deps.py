@@ -1,0 +1,15 @@
+"""The procedure files the app loaded at start, as a route's dependency."""
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from aftercare.protocols.loader import Protocol
+
+
+async def get_protocols(request: Request) -> dict[str, Protocol]:
+    protocols: dict[str, Protocol] = request.app.state.protocols
+    return protocols
+
+
+ProtocolsDep = Annotated[dict[str, Protocol], Depends(get_protocols)]

@@ -1,0 +1,1 @@
+"""What the clinic reads about its work: the monthly report, the figures, the metrics."""
