@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
 from aftercare.app import create_app
+from aftercare.checkins.service import checked_in_on
 from aftercare.db import make_engine, normalise_url
 from aftercare.migrations.runner import upgrade
 from aftercare.models import metadata
@@ -169,7 +170,9 @@ def counting() -> CountingChannel:
 def dispatcher(engine, settings, counting) -> Iterator[Dispatcher]:
     writer = make_writer(engine)
     channels = {"push": counting, "email": CountingChannel(name="email"), "in-app": InAppChannel()}
-    dispatcher = Dispatcher(engine, writer, channels, settings, name="test-dispatcher")
+    dispatcher = Dispatcher(
+        engine, writer, channels, settings, name="test-dispatcher", checked_in_on=checked_in_on
+    )
     yield dispatcher
     dispatcher.close()
     writer.close()

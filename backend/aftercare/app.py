@@ -18,7 +18,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from aftercare import __version__
 from aftercare.accounts.endpoints import router as accounts_router
 from aftercare.accounts.throttle import TooOften
+from aftercare.care.endpoints import nurse_router, patient_router, settings_router
 from aftercare.checkins.endpoints import router as checkins_router
+from aftercare.checkins.service import checked_in_on
 from aftercare.checkins.triage_endpoints import router as triage_router
 from aftercare.console.account import router as console_account
 from aftercare.console.audit import router as console_audit
@@ -44,7 +46,6 @@ from aftercare.guards import (
 from aftercare.health import router as health_router
 from aftercare.logs import AccessLog
 from aftercare.messages.endpoints import router as messages_api
-from aftercare.patients.endpoints import nurse_router, patient_router
 from aftercare.phone.checkin import router as checkin_pages
 from aftercare.phone.info import router as info_pages
 from aftercare.phone.messages import router as messages_pages
@@ -57,6 +58,7 @@ from aftercare.protocols.loader import load_protocols
 from aftercare.reminders import metrics
 from aftercare.reminders.endpoints import router as reminders_router
 from aftercare.reminders.runtime import LazyVapid, make_dispatcher
+from aftercare.reports.endpoints import router as reports_router
 from aftercare.scheduler import add_jobs
 from aftercare.settings import FRONTEND_DIR, Settings, get_settings
 from aftercare.writer import make_writer
@@ -135,7 +137,7 @@ def create_app(
         if scheduler is None:
             log.info("background jobs: not in this process (aftercare worker runs them)")
         else:
-            dispatcher = make_dispatcher(engine, writer, settings, vapid.get())
+            dispatcher = make_dispatcher(engine, writer, settings, vapid.get(), checked_in_on)
             take_down = add_jobs(scheduler, engine, writer, protocols, dispatcher, settings)
             scheduler.start()
         _app.state.scheduler = scheduler  # None without jobs; tests look at its jobs
@@ -186,8 +188,10 @@ def create_app(
     app.include_router(checkins_router)
     app.include_router(triage_router)
     app.include_router(flags_router)
+    app.include_router(settings_router)
     app.include_router(reminders_router)
     app.include_router(privacy_router)
+    app.include_router(reports_router)
     app.include_router(patient_pages)
     app.include_router(checkin_pages)
     app.include_router(info_pages)

@@ -110,6 +110,7 @@ def worker() -> None:
 
     from apscheduler.schedulers.blocking import BlockingScheduler
 
+    from aftercare.checkins.service import checked_in_on
     from aftercare.db import make_engine
     from aftercare.reminders.runtime import load_vapid, make_dispatcher
     from aftercare.scheduler import add_jobs
@@ -121,7 +122,7 @@ def worker() -> None:
     upgrade_database(settings)
     engine = make_engine(settings.database_url, settings.db_pool_size, settings.db_max_overflow)
     writer = make_writer(engine)
-    dispatcher = make_dispatcher(engine, writer, settings, load_vapid(engine))
+    dispatcher = make_dispatcher(engine, writer, settings, load_vapid(engine), checked_in_on)
     scheduler = BlockingScheduler(timezone=UTC)
     take_down = add_jobs(scheduler, engine, writer, protocols, dispatcher, settings)
     signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=False))

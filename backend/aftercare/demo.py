@@ -9,12 +9,13 @@ from sqlmodel import Session, select
 
 from aftercare.accounts.models import Nurse
 from aftercare.accounts.service import create_nurse, get_or_create_clinic
+from aftercare.care.service import create_patient, reissue_code
 from aftercare.checkins.schemas import CheckInCreate
 from aftercare.checkins.service import receive
 from aftercare.db import session_scope
 from aftercare.patients.models import Patient
 from aftercare.patients.schemas import PatientCreate
-from aftercare.patients.service import create_patient, reissue_code, spend_code
+from aftercare.patients.service import spend_code
 from aftercare.protocols.loader import Protocol
 from aftercare.settings import Settings
 

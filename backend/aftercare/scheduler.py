@@ -14,7 +14,8 @@ from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.base import BaseScheduler
 from sqlalchemy import Engine
 
-from aftercare.flags.tasks import SWEEP_EVERY, escalate_red_flags, raise_silence_flags
+from aftercare.checkins.tasks import raise_silence_flags
+from aftercare.flags.tasks import SWEEP_EVERY, escalate_red_flags
 from aftercare.privacy import retention
 from aftercare.protocols.loader import Protocol
 from aftercare.reminders import doorbell

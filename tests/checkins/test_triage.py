@@ -16,7 +16,9 @@ from hypothesis import strategies as st
 from sqlmodel import Session, select
 
 from aftercare.accounts.models import Clinic
-from aftercare.checkins.rules import (
+from aftercare.checkins.service import patient_advice, recovery_day_at
+from aftercare.checkins.triage import LatestCheckIn, triage_document
+from aftercare.flags.rules import (
     RANK,
     Answers,
     Evidence,
@@ -25,8 +27,6 @@ from aftercare.checkins.rules import (
     calls_for,
     evaluate,
 )
-from aftercare.checkins.service import patient_advice, recovery_day_at
-from aftercare.checkins.triage import LatestCheckIn, triage_document
 from aftercare.protocols.loader import Protocol, load_protocols
 from aftercare.protocols.schema import CHOICE_FIELDS, NUMBER_FIELDS, RuleSpec
 from aftercare.settings import SHIPPED_SCHEDULES_DIR

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select
 from sqlmodel import col
 
+from aftercare.checkins.service import checked_in_on
 from aftercare.db import make_engine
 from aftercare.reminders.channels import Delivery, Result
 from aftercare.reminders.dispatcher import Dispatcher
@@ -44,7 +45,9 @@ def main() -> None:
     engine = make_engine(url)
     writer = make_writer(engine)
     channel = FileChannel(out_path, float(seconds_a_send))
-    dispatcher = Dispatcher(engine, writer, {"push": channel}, settings, name=name)
+    dispatcher = Dispatcher(
+        engine, writer, {"push": channel}, settings, name=name, checked_in_on=checked_in_on
+    )
     while True:
         now = datetime.now(UTC)
         dispatcher.sweep(now, batch=int(batch))

@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 import time_machine
 from sqlmodel import Session, col, select
 
+from aftercare.checkins.service import checked_in_on
 from aftercare.reminders.dispatcher import Dispatcher
 from aftercare.reminders.models import Reminder
 from aftercare.writer import make_writer
@@ -145,11 +146,18 @@ def test_a_dispatcher_that_dies_after_claiming_leaves_its_rows_to_another(
     _enrol(factory)
     due = datetime(2027, 3, 26, 18, 0, tzinfo=UTC)
     writer = make_writer(engine)
-    dead = Dispatcher(engine, writer, {"push": counting}, settings, name="dead")
+    dead = Dispatcher(
+        engine, writer, {"push": counting}, settings, name="dead", checked_in_on=checked_in_on
+    )
     claimed = writer.run(lambda db: dead._claim(db, now=due, batch=500))  # claims, then "dies"
     assert len(claimed) == 2
     alive = Dispatcher(
-        engine, writer, {"push": counting, "in-app": counting}, settings, name="alive"
+        engine,
+        writer,
+        {"push": counting, "in-app": counting},
+        settings,
+        name="alive",
+        checked_in_on=checked_in_on,
     )
     assert alive.sweep(due + timedelta(seconds=30)).sent == 0, "the lease still runs"
     assert alive.sweep(due + timedelta(seconds=settings.dispatch_lease_s + 1)).sent == 2

@@ -7,6 +7,7 @@ from email.policy import default
 import time_machine
 from sqlmodel import Session, select
 
+from aftercare.checkins.service import checked_in_on
 from aftercare.reminders.dispatcher import Dispatcher
 from aftercare.reminders.models import PushSubscription
 from aftercare.reminders.push import vapid_keys
@@ -22,7 +23,13 @@ DAY_1_EVENING = datetime(2027, 3, 26, 18, 0, tzinfo=UTC)  # 19:00 in Paris
 def _dispatcher(engine, settings) -> Dispatcher:
     with Session(engine) as session:
         keys = vapid_keys(session)
-    return Dispatcher(engine, make_writer(engine), make_channels(settings, keys), settings)
+    return Dispatcher(
+        engine,
+        make_writer(engine),
+        make_channels(settings, keys),
+        settings,
+        checked_in_on=checked_in_on,
+    )
 
 
 def test_the_evening_reminder_reaches_an_inbox_and_says_nothing_of_the_plan(

@@ -26,6 +26,7 @@ from aiosmtpd.smtp import Session as SmtpSession
 from sqlalchemy import insert, update
 from sqlmodel import Session, col
 
+from aftercare.checkins.service import checked_in_on
 from aftercare.patients.models import Patient
 from aftercare.reminders.channels import Delivery, Result
 from aftercare.reminders.dispatcher import Dispatcher, InAppChannel
@@ -166,7 +167,9 @@ def test_a_dispatcher_keeps_many_pushes_in_flight_over_kept_alive_connections(
         keys.private_pem, SUBJECT, timeout=CEILING_S * 2, allow_insecure=True,
         connections=IN_FLIGHT,
     )  # fmt: skip
-    dispatcher = Dispatcher(engine, make_writer(engine), {"push": channel}, settings)
+    dispatcher = Dispatcher(
+        engine, make_writer(engine), {"push": channel}, settings, checked_in_on=checked_in_on
+    )
     try:
         counts = dispatcher.sweep(datetime.now(UTC))
     finally:
@@ -250,6 +253,7 @@ def test_e_mail_goes_over_a_few_connections_kept_open_all_busy_at_once(engine, f
     dispatcher = Dispatcher(
         engine, make_writer(engine), {"email": channel, "in-app": InAppChannel()},
         _settings(settings, dispatch_concurrency=IN_FLIGHT),
+        checked_in_on=checked_in_on,
     )  # fmt: skip
     try:
         counts = dispatcher.sweep(datetime.now(UTC))
@@ -279,7 +283,9 @@ def test_closing_the_dispatcher_waits_for_the_batch_being_sent(engine, factory, 
             release.wait(CEILING_S)
             return Result("sent")
 
-    dispatcher = Dispatcher(engine, make_writer(engine), {"push": Slow()}, settings)
+    dispatcher = Dispatcher(
+        engine, make_writer(engine), {"push": Slow()}, settings, checked_in_on=checked_in_on
+    )
     sweeping = threading.Thread(target=dispatcher.sweep, args=(datetime.now(UTC),))
     sweeping.start()
     assert started.wait(CEILING_S)
@@ -313,6 +319,7 @@ def test_a_dispatcher_never_starts_more_sends_than_its_setting(engine, factory, 
     dispatcher = Dispatcher(
         engine, make_writer(engine), {"push": Blocking()},
         _settings(settings, dispatch_concurrency=4),
+        checked_in_on=checked_in_on,
     )  # fmt: skip
     try:
         assert dispatcher.sweep(datetime.now(UTC)).sent == 40

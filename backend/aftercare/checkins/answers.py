@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, col, select
 
 from aftercare.checkins.models import CheckIn
-from aftercare.checkins.rules import Evidence, Severity, Verdict, calls_for
-from aftercare.checkins.schemas import Reason
 from aftercare.flags.models import Flag
+from aftercare.flags.rules import Evidence, Severity, Verdict, calls_for
+from aftercare.flags.schemas import Reason
 from aftercare.patients.models import Patient
 from aftercare.plans.models import PlanItem
 from aftercare.protocols.loader import Protocol

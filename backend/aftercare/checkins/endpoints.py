@@ -5,15 +5,13 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 
 from aftercare.accounts.deps import CurrentNurse, TokenDep
-from aftercare.api_errors import NOT_FOUND, SIGNED_IN, error
+from aftercare.api_errors import NOT_FOUND, SIGNED_IN, error, invalid_field
 from aftercare.audit.service import record_api_read
 from aftercare.checkins import service
 from aftercare.checkins.schemas import CheckInAnswer, CheckInCreate, CheckInList
 from aftercare.deps import ClientDep, NowDep, SessionDep
 from aftercare.inbound import Offset
-from aftercare.patients.deps import CurrentPatient
-from aftercare.patients.endpoints import own_patient
-from aftercare.patients.service import invalid_field
+from aftercare.patients.deps import CurrentPatient, own_patient
 from aftercare.protocols.deps import ProtocolsDep
 from aftercare.writer import Writer
 

@@ -4,6 +4,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from aftercare.flags.schemas import Reason
 from aftercare.inbound import Inbound, WrittenTime
 
 Bleeding = Literal["none", "spotting", "light", "moderate", "heavy"]
@@ -29,11 +30,6 @@ class CheckInCreate(Inbound):
     nausea: Annotated[bool, Field(strict=True)]
     wants_contact: Annotated[bool, Field(strict=True)]
     note: Annotated[str, Field(max_length=2000)] = ""
-
-
-class Reason(BaseModel):
-    code: str
-    message: str
 
 
 class CheckInAnswer(BaseModel):

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, insert
+from sqlalchemy import bindparam, insert, tuple_
 from sqlalchemy import select as select_columns
 from sqlmodel import Session, col, select, update
 
@@ -16,10 +16,11 @@ from aftercare.accounts.models import AccessToken, Clinic
 from aftercare.accounts.security import token_digest
 from aftercare.audit.service import record
 from aftercare.checkins.models import CheckIn
-from aftercare.checkins.rules import Answers, Verdict, advice_for, evaluate, reason_message
-from aftercare.checkins.schemas import CheckInAnswer, CheckInCreate, CheckInPublic, Reason
-from aftercare.flags.cards import refresh_card
-from aftercare.flags.models import SEVERITY_RANK, Flag
+from aftercare.checkins.schemas import CheckInAnswer, CheckInCreate, CheckInPublic
+from aftercare.flags.models import Flag
+from aftercare.flags.rules import Answers, Verdict, advice_for, evaluate, reason_message
+from aftercare.flags.schemas import Reason
+from aftercare.flags.service import raise_for_checkin, when_first_seen
 from aftercare.i18n import _, gettext_for
 from aftercare.inbound import within_reason
 from aftercare.patients.models import Patient
@@ -103,7 +104,6 @@ _PATIENTS = Patient.__table__.c  # type: ignore[attr-defined]
 _CLINICS = Clinic.__table__.c  # type: ignore[attr-defined]
 _TOKENS = AccessToken.__table__.c  # type: ignore[attr-defined]
 _CHECKINS = CheckIn.__table__  # type: ignore[attr-defined]
-_FLAGS = Flag.__table__  # type: ignore[attr-defined]
 _SENDER = (
     select_columns(
         _PATIENTS.id, _PATIENTS.clinic_id, _PATIENTS.protocol_id, _PATIENTS.timezone,
@@ -138,7 +138,6 @@ _PREVIOUS = (
     .limit(1)
 )
 _INSERT_CHECKIN = insert(_CHECKINS)
-_INSERT_FLAG = insert(_FLAGS)
 
 
 def placed_at(
@@ -213,29 +212,7 @@ def receive(
             body_digest=digest,
         )
     )
-    if verdict.severity != "none":
-        db.execute(
-            insert(_FLAGS).values(
-                id=uuid.uuid4(),
-                clinic_id=sender.clinic_id,
-                patient_id=sender.patient_id,
-                checkin_id=body.id,
-                severity=verdict.severity,
-                severity_rank=SEVERITY_RANK[verdict.severity],
-                status="open",
-                reasons=[
-                    {
-                        "code": e.code,
-                        "severity": e.severity,
-                        "value": e.value,
-                        "previous": e.previous,
-                    }
-                    for e in verdict.reasons
-                ],
-                created_at=now,
-            )
-        )
-        refresh_card(db, sender.patient_id, sender.clinic_id)
+    raise_for_checkin(db, sender.clinic_id, sender.patient_id, body.id, verdict, now)
     record(db, now, sender.clinic_id, "patient", sender.patient_id, "checkin.create", "checkin",
            body.id, severity=verdict.severity)  # fmt: skip
     return Received(True, _answer(body.id, verdict.severity, stored_reasons, advice))
@@ -249,6 +226,7 @@ def _answer(
     )
 
 
+@when_first_seen
 def mark_seen_by_clinic(db: Session, checkin_ids: list[uuid.UUID], now: datetime) -> None:
     """Note that the clinic has seen these check-ins (the first time only); the caller commits.
 
@@ -293,3 +271,29 @@ def history(session: Session, patient: Patient, limit: int, offset: int) -> list
         )
         for row in rows
     ]
+
+
+def checkin_days(session: Session, patient_id: uuid.UUID) -> set[int]:
+    """The recovery days on which the patient checked in."""
+    rows = session.exec(select(CheckIn.day).where(CheckIn.patient_id == patient_id).distinct())
+    return set(rows)
+
+
+def checked_in_on(session: Session, days: set[tuple[uuid.UUID, int]]) -> set[tuple[uuid.UUID, int]]:
+    """Which of these (patient, recovery day) pairs have a check-in; the reminders ask it
+    before sending a check-in reminder. Asked 400 pairs at a time, a statement SQLite
+    and PostgreSQL both take whole."""
+    wanted = sorted(days, key=str)
+    found: set[tuple[uuid.UUID, int]] = set()
+    for start in range(0, len(wanted), 400):
+        found.update(
+            (patient_id, day)
+            for patient_id, day in session.execute(
+                select(col(CheckIn.patient_id), col(CheckIn.day)).where(
+                    tuple_(col(CheckIn.patient_id), col(CheckIn.day)).in_(
+                        wanted[start : start + 400]
+                    )
+                )
+            ).all()
+        )
+    return found

@@ -50,7 +50,7 @@ from sqlmodel import Session, col
 
 from aftercare.accounts.models import Clinic
 from aftercare.checkins.models import CheckIn
-from aftercare.checkins.rules import Answers, advice_calls, fill, in_language
+from aftercare.flags.rules import Answers, advice_calls, fill, in_language
 from aftercare.i18n import _, gettext_for
 from aftercare.patients.models import Patient
 from aftercare.plans.engine import local_date_of

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from markupsafe import Markup
 
+from aftercare.care.service import create_patient
 from aftercare.console.patient_forms import (
     EnrolForm,
     FieldErrors,
@@ -24,7 +25,6 @@ from aftercare.deps import NowDep, SessionDep, SettingsDep
 from aftercare.i18n import SUPPORTED_LANGUAGES, _, gettext_for
 from aftercare.patients.qr import qr_svg
 from aftercare.patients.schemas import EnrollmentPublic
-from aftercare.patients.service import create_patient
 from aftercare.protocols.deps import ProtocolsDep
 from aftercare.protocols.loader import Protocol
 from aftercare.web import check_csrf

@@ -24,7 +24,7 @@ from aftercare.flags.cards import WAITING
 from aftercare.flags.models import SEVERITY_ORDER, Flag, QueueCard
 from aftercare.flags.service import reasons_in
 from aftercare.patients.models import Patient
-from aftercare.patients.service import recovery_day_of
+from aftercare.plans.engine import recovery_day_of
 from aftercare.protocols.loader import Protocol
 
 PAGE = 50

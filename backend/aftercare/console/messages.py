@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Form, HTTPException, Request, status
+from fastapi import APIRouter, Form, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
@@ -17,9 +17,8 @@ from aftercare.console.web import render as render_console
 from aftercare.deps import NowDep, SessionDep, client_of
 from aftercare.messages import service
 from aftercare.messages.schemas import MessageCreate, body_problem
-from aftercare.patients.endpoints import still_in_care
+from aftercare.patients.deps import own_patient, still_in_care
 from aftercare.patients.models import Patient
-from aftercare.patients.service import clinic_patient
 from aftercare.web import check_csrf, clock
 
 router = APIRouter(include_in_schema=False)
@@ -33,13 +32,6 @@ def console_inbox(request: Request, user: ConsoleDep, session: SessionDep) -> HT
     threads = service.inbox(session, user.clinic.id)
     when = clock(console_language(request, user), user.clinic.timezone)
     return render_console(request, user, "console/messages.html", threads=threads, when=when)
-
-
-def _own_patient(session: SessionDep, user: ConsoleUser, patient_id: uuid.UUID) -> Patient:
-    patient = clinic_patient(session, user.nurse, patient_id)
-    if patient is None:
-        raise HTTPException(status_code=status.HTTP_404_NOT_FOUND)
-    return patient
 
 
 def _thread_page(
@@ -65,7 +57,7 @@ def console_thread(
     patient_id: uuid.UUID, request: Request, user: ConsoleDep, session: SessionDep, now: NowDep
 ) -> HTMLResponse:
     """One patient's thread; their messages count as read from now on. Audited."""
-    patient = _own_patient(session, user, patient_id)
+    patient = own_patient(session, user.nurse, patient_id)
     return _thread_page(request, user, session, patient, now)
 
 
@@ -81,7 +73,7 @@ def console_write(
 ) -> Response:
     """Send the patient a message; their phone shows only that a message is waiting."""
     check_csrf(request, csrf_token)
-    patient = still_in_care(_own_patient(session, user, patient_id))
+    patient = still_in_care(own_patient(session, user.nurse, patient_id))
     try:
         message = MessageCreate(body=body or "")
     except ValidationError as exc:

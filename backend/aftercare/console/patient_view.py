@@ -25,8 +25,8 @@ from aftercare.flags.service import queue, reasons_in
 from aftercare.i18n import _, gettext_for
 from aftercare.messages.models import Message
 from aftercare.patients.models import Patient
-from aftercare.patients.service import recovery_day
 from aftercare.plans.models import PlanItem
+from aftercare.plans.service import recovery_day
 from aftercare.protocols.loader import Protocol
 
 PAGE_SIZE = 50

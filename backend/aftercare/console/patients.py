@@ -1,17 +1,17 @@
 """The clinic's patients in the console: the list, one patient's page, and its actions."""
 
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Form, HTTPException, Request, status
+from fastapi import APIRouter, Form, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
+from aftercare.care.service import reissue_code, reschedule
 from aftercare.checkins.service import mark_seen_by_clinic
 from aftercare.console.enrol import LANGUAGE_NAMES, show_enrolment, zone_names
 from aftercare.console.patient_forms import (
@@ -31,10 +31,9 @@ from aftercare.deps import NowDep, SessionDep, SettingsDep
 from aftercare.flags.service import OUTCOMES
 from aftercare.i18n import gettext_for
 from aftercare.inbound import Inbound
-from aftercare.patients.endpoints import still_in_care
+from aftercare.patients.deps import own_patient, still_in_care
 from aftercare.patients.models import Patient
 from aftercare.patients.schemas import PatientUpdate
-from aftercare.patients.service import clinic_patient, reissue_code, reschedule
 from aftercare.protocols.deps import ProtocolsDep
 from aftercare.protocols.loader import Protocol
 from aftercare.reminders.service import queue_test
@@ -53,18 +52,6 @@ DONE = frozenset(
         "followup-cancelled",
     }
 )
-
-
-def own_patient(session: Session, user: ConsoleUser, patient_id: str) -> Patient:
-    """A patient of the nurse's clinic; a bad id or another clinic's patient does not exist."""
-    try:
-        wanted = uuid.UUID(patient_id)
-    except ValueError:
-        raise HTTPException(status_code=status.HTTP_404_NOT_FOUND) from None
-    patient = clinic_patient(session, user.nurse, wanted)
-    if patient is None:
-        raise HTTPException(status_code=status.HTTP_404_NOT_FOUND)
-    return patient
 
 
 def _back(patient: Patient, done: str) -> RedirectResponse:
@@ -154,7 +141,7 @@ def patient_page(
     done: str = "",
 ) -> Response:
     """One patient at a glance; every view is audited."""
-    patient = own_patient(session, user, patient_id)
+    patient = own_patient(session, user.nurse, patient_id)
     return _patient_page(request, user, session, protocols, now, patient, done)
 
 
@@ -170,7 +157,7 @@ def send_test_reminder(
 ) -> Response:
     """A neutral test message through the patient's channels, due at once."""
     check_csrf(request, csrf_token)
-    patient = still_in_care(own_patient(session, user, patient_id))
+    patient = still_in_care(own_patient(session, user.nurse, patient_id))
     # queue_test records the reminder; this row adds where the nurse asked from.
     audit(session, request, user, now, "patient.test-reminder", "patient", patient.id)
     queue_test(session, patient, now, "nurse", user.nurse.id)
@@ -217,7 +204,7 @@ def _posted(
     now: datetime, patient_id: str, name: str, form: Inbound, csrf_token: str | None,
 ) -> _PatientForm:  # fmt: skip
     check_csrf(request, csrf_token)
-    patient = still_in_care(own_patient(session, user, patient_id))
+    patient = still_in_care(own_patient(session, user.nurse, patient_id))
     return _PatientForm(request, user, session, protocols, now, patient, name, form)
 
 
@@ -303,7 +290,7 @@ def new_code(
 ) -> Response:
     """A new enrolment code while no phone is enrolled; the old code stops working."""
     check_csrf(request, csrf_token)
-    patient = still_in_care(own_patient(session, user, patient_id))
+    patient = still_in_care(own_patient(session, user.nurse, patient_id))
     if patient.enrolled_at is not None:
         return _back(patient, "already-enrolled")
     audit(session, request, user, now, "patient.code-reissued", "patient", patient.id)

@@ -6,11 +6,11 @@ import io
 from fastapi import APIRouter, Request, status
 from fastapi.responses import Response
 
-from aftercare.checkins.rules import rule_label
 from aftercare.console.bars import bar_chart, row_chart
 from aftercare.console.reporting import DEFAULT_WEEKS, MAX_WEEKS, Report, clinic_report, csv_rows
 from aftercare.console.web import ConsoleDep, audit, console_language, render
 from aftercare.deps import NowDep, SessionDep
+from aftercare.flags.rules import rule_label
 from aftercare.i18n import gettext_for
 from aftercare.protocols.deps import ProtocolsDep
 from aftercare.protocols.loader import Protocol

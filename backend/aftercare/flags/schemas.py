@@ -4,7 +4,6 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from aftercare.checkins.schemas import Reason
 from aftercare.inbound import Inbound
 
 FlagStatus = Literal["open", "acknowledged", "resolved"]
@@ -17,6 +16,11 @@ Outcome = Literal[
     "sent-to-emergency",
     "no-action-needed",
 ]
+
+
+class Reason(BaseModel):
+    code: str
+    message: str
 
 
 class FlagPublic(BaseModel):

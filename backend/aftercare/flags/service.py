@@ -1,21 +1,23 @@
-"""The flag queue and what nurses do with a flag: acknowledge it, then resolve it."""
+"""Flags: the one place their rows are written. A check-in's rules raise one
+(`raise_for_checkin`), a patient's silence another (`raise_for_silence`); nurses
+acknowledge it, then resolve it."""
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal
 
+from sqlalchemy import insert
 from sqlalchemy import select as select_columns
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, update
 
 from aftercare.accounts.models import Nurse
 from aftercare.audit.service import record
-from aftercare.checkins.rules import Evidence, reason_message
-from aftercare.checkins.schemas import Reason
-from aftercare.checkins.service import mark_seen_by_clinic
 from aftercare.flags.cards import refresh_card
-from aftercare.flags.models import Flag
-from aftercare.flags.schemas import FlagPublic, FlagStatus, Outcome
+from aftercare.flags.models import SEVERITY_RANK, Flag
+from aftercare.flags.rules import Evidence, Verdict, reason_message
+from aftercare.flags.schemas import FlagPublic, FlagStatus, Outcome, Reason
 from aftercare.patients.models import Patient
 from aftercare.protocols.loader import Protocol
 from aftercare.writer import Writer, write
@@ -26,6 +28,88 @@ OUTCOMES: tuple[Outcome, ...] = (
     "called-patient", "replied-by-message", "advised-to-come-in", "sent-to-emergency",
     "no-action-needed",
 )  # fmt: skip
+
+
+_INSERT_FLAG = insert(Flag.__table__)  # type: ignore[attr-defined]
+
+# A flag's first acknowledgement is news to the check-ins above: the patient's answer
+# page then says the clinic has seen the check-in. The check-ins sign up here
+# (`aftercare.checkins.service.mark_seen_by_clinic`), so the flags need not know them;
+# each listener runs in the acknowledgement's own transaction.
+FirstSeen = Callable[[Session, list[uuid.UUID], datetime], None]
+_FIRST_SEEN: list[FirstSeen] = []
+
+
+def when_first_seen(listener: FirstSeen) -> FirstSeen:
+    """Sign a listener up for flags acknowledged for the first time (a decorator)."""
+    _FIRST_SEEN.append(listener)
+    return listener
+
+
+def raise_for_checkin(
+    db: Session,
+    clinic_id: uuid.UUID,
+    patient_id: uuid.UUID,
+    checkin_id: uuid.UUID,
+    verdict: Verdict,
+    now: datetime,
+) -> None:
+    """The flag a judged check-in raises, if its rules found anything, and the patient's
+    card in the queue; in the check-in's own transaction (the caller commits)."""
+    if verdict.severity == "none":
+        return
+    db.execute(
+        _INSERT_FLAG.values(
+            id=uuid.uuid4(),
+            clinic_id=clinic_id,
+            patient_id=patient_id,
+            checkin_id=checkin_id,
+            severity=verdict.severity,
+            severity_rank=SEVERITY_RANK[verdict.severity],
+            status="open",
+            reasons=[
+                {"code": e.code, "severity": e.severity, "value": e.value, "previous": e.previous}
+                for e in verdict.reasons
+            ],
+            created_at=now,
+        )
+    )
+    refresh_card(db, patient_id, clinic_id)
+
+
+def raise_for_silence(
+    db: Session,
+    clinic_id: uuid.UUID,
+    patient_id: uuid.UUID,
+    since: datetime,
+    rule: tuple[str, str, int],
+    now: datetime,
+) -> bool:
+    """The flag of a patient silent since `since`, once per silence: False when that
+    silence has its flag already. `rule` is the rule's code, severity and hours."""
+    code, severity, hours = rule
+    exists = db.execute(
+        select_columns(col(Flag.id)).where(
+            col(Flag.patient_id) == patient_id, col(Flag.silent_since) == since
+        )
+    ).first()
+    if exists is not None:
+        return False
+    db.add(
+        Flag(
+            clinic_id=clinic_id,
+            patient_id=patient_id,
+            silent_since=since,
+            severity=severity,
+            severity_rank=SEVERITY_RANK[severity],
+            reasons=[{"code": code, "severity": severity, "value": hours}],
+            created_at=now,
+        )
+    )
+    db.flush()
+    refresh_card(db, patient_id, clinic_id)
+    record(db, now, clinic_id, "system", None, "flag.silence", "patient", patient_id)
+    return True
 
 
 class FlagNotFound(Exception):
@@ -164,7 +248,8 @@ def change(
         if moved.rowcount != 1:
             return "resolved"
         if first_seen and flag.checkin_id is not None:
-            mark_seen_by_clinic(db, [flag.checkin_id], now)
+            for listener in _FIRST_SEEN:
+                listener(db, [flag.checkin_id], now)
         refresh_card(db, flag.patient_id, clinic_id)
         detail = {"note": note} if note else {}
         if outcome:

@@ -15,8 +15,7 @@ from aftercare.messages.schemas import (
     MessagePublic,
     PatientMessageCreate,
 )
-from aftercare.patients.deps import CurrentPatient
-from aftercare.patients.endpoints import ANONYMISED, own_patient, still_in_care
+from aftercare.patients.deps import ANONYMISED, CurrentPatient, own_patient, still_in_care
 
 router = APIRouter(prefix="/api/v1", tags=["messages"], responses=SIGNED_IN)
 

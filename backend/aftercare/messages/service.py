@@ -21,9 +21,7 @@ from aftercare.messages.models import Message
 from aftercare.messages.schemas import MessagePublic, PatientMessageCreate, Sender
 from aftercare.patients.models import Patient
 from aftercare.plans.engine import WakeWindow, resolve_local
-from aftercare.reminders import doorbell
-from aftercare.reminders.models import Reminder
-from aftercare.reminders.outbox import sending_channels
+from aftercare.reminders.outbox import queue_now
 
 VIEWED = "patient.messages.viewed"
 SENT = "message.sent"
@@ -236,19 +234,7 @@ def _awake_at(patient: Patient, now: datetime) -> datetime:
 def _tell_patient(session: Session, patient: Patient, message_id: uuid.UUID, now: datetime) -> None:
     """One outbox row per channel the patient chose; reminders/texts.py words it neutrally."""
     due_at = _awake_at(patient, now)
-    session.add_all(
-        Reminder(
-            patient_id=patient.id,
-            purpose="message",
-            item_key=f"message-{message_id}",
-            channel=channel,
-            due_at=due_at,
-            created_at=now,
-        )
-        for channel in sending_channels(patient)
-    )
-    if due_at <= now:
-        doorbell.ring_after_commit(session)
+    queue_now(session, patient, "message", now, tag=f"message-{message_id}", due_at=due_at)
 
 
 def unread_for_patient(session: Session, patient_id: uuid.UUID) -> int:

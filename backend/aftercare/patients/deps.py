@@ -1,16 +1,20 @@
 """Which patient a phone belongs to, from its device token, as a route's dependency."""
 
+import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, HTTPException, status
 from sqlmodel import Session, col, select
 
 from aftercare.accounts.deps import TokenDep, unauthorised
-from aftercare.accounts.models import AccessToken, Clinic
+from aftercare.accounts.models import AccessToken, Clinic, Nurse
 from aftercare.accounts.security import token_digest
+from aftercare.api_errors import Responses, error
 from aftercare.deps import NowDep, SessionDep
+from aftercare.i18n import _
 from aftercare.patients.models import Patient
+from aftercare.patients.service import clinic_patient
 
 
 def patient_by_token(session: Session, token: str, now: datetime) -> tuple[Patient, Clinic] | None:
@@ -45,3 +49,30 @@ async def current_patient(
 
 CurrentPatient = Annotated[Patient, Depends(current_patient)]
 CurrentPatientAndClinic = Annotated[tuple[Patient, Clinic], Depends(current_patient_and_clinic)]
+
+
+def own_patient(session: Session, nurse: Nurse, patient_id: uuid.UUID | str) -> Patient:
+    """A patient of the nurse's own clinic, for the API and the console alike: a malformed
+    id, an unknown one and another clinic's patient are the same 404, as if none existed."""
+    try:
+        wanted = patient_id if isinstance(patient_id, uuid.UUID) else uuid.UUID(patient_id)
+    except ValueError:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=_("Not found")) from None
+    patient = clinic_patient(session, nurse, wanted)
+    if patient is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=_("Not found"))
+    return patient
+
+
+ANONYMISED: Responses = {409: error("The patient's data was anonymised: nothing can be added")}
+
+
+def still_in_care(patient: Patient) -> Patient:
+    """A patient anonymised after the clinic's retention time takes nothing new: no
+    message, no new code (a phone would sign in again), no new plan."""
+    if patient.anonymised_at is not None:
+        raise HTTPException(
+            status_code=status.HTTP_409_CONFLICT,
+            detail=_("This patient's data was anonymised: nothing can be added to it."),
+        )
+    return patient

@@ -2,14 +2,13 @@ import re
 import uuid
 from datetime import datetime, time
 from functools import lru_cache
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import available_timezones
 
 from pydantic import AwareDatetime, BaseModel, EmailStr, Field, field_validator, model_validator
 
 from aftercare.inbound import Inbound, within_reason
-from aftercare.plans.schemas import PrescribedCreate
-from aftercare.protocols.schema import parse_clock, wake_window_problem
+from aftercare.protocols.schema import parse_clock, parse_days, parse_times, wake_window_problem
 
 Language = Literal["en", "fr", "ar", "tr"]
 
@@ -46,6 +45,32 @@ def check_phone(value: str | None) -> str | None:
     if not PHONE_CHARACTERS.fullmatch(value) or not 6 <= digits <= 15:
         raise ValueError("is not a phone number: digits, spaces, + ( ) . - and 6 to 15 digits")
     return value
+
+
+class PrescribedCreate(Inbound):
+    """An item the clinic prescribes, e.g. an antibiotic twice a day for 5 days."""
+
+    title: Annotated[str, Field(min_length=1, max_length=200)]
+    detail: Annotated[str, Field(max_length=1000)] | None = None
+    days: Annotated[Any, Field(examples=["1-5", [1, 2, 3]])]
+    time: Annotated[Any, Field(examples=[["08:00", "20:00"], "as-needed"])]
+    reminder: bool = True
+
+    @field_validator("days", mode="before")
+    @classmethod
+    def _days(cls, value: Any) -> tuple[int, ...]:
+        days = parse_days(value)
+        if days == "all":
+            raise ValueError("name the days, like 1-5")
+        if days[0] < 1:
+            raise ValueError("days start at Day 1")
+        return days
+
+    @field_validator("time", mode="before")
+    @classmethod
+    def _time(cls, value: Any) -> Any:
+        parsed = parse_times(value)
+        return parsed if isinstance(parsed, str) else [at.strftime("%H:%M") for at in parsed]
 
 
 class Contact(Inbound):

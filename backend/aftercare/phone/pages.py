@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from aftercare.accounts.throttle import Attempts
 from aftercare.checkins.answers import today_check_in
-from aftercare.checkins.service import placed_at
+from aftercare.checkins.service import checkin_days, placed_at
 from aftercare.deps import ClientDep, NowDep, SessionDep, SettingsDep
 from aftercare.i18n import _, gettext_for
 from aftercare.patients import service
@@ -22,7 +22,7 @@ from aftercare.phone.shell import (
     render,
     secure_cookies,
 )
-from aftercare.plans.service import plan_of, set_done
+from aftercare.plans.service import plan_of, recovery_day, set_done
 from aftercare.protocols.deps import ProtocolsDep
 from aftercare.web import SESSION_COOKIE, browser_language, check_csrf, page_context
 
@@ -111,10 +111,12 @@ def today(
     now: NowDep,
 ) -> Response:
     patient, clinic = phone
-    day = service.recovery_day(patient, now)
+    day = recovery_day(patient, now)
     plan_day = None
     if day is not None and day <= patient.plan_days:
-        plan_day = plan_of(session, patient, only_day=day).days[0]
+        plan_day = plan_of(session, patient, checkin_days(session, patient.id), only_day=day).days[
+            0
+        ]
     context = page_context(
         request,
         patient.language,
@@ -179,7 +181,7 @@ def plan_page(
         request,
         patient.language,
         app_name=clinic.app_name,
-        plan=plan_of(session, patient),
-        today=service.recovery_day(patient, now),
+        plan=plan_of(session, patient, checkin_days(session, patient.id)),
+        today=recovery_day(patient, now),
     )
     return render(request, settings, "patient/plan.html", context)

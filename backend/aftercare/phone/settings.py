@@ -8,6 +8,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 
+from aftercare.care.service import update_me
 from aftercare.deps import NowDep, SessionDep, SettingsDep
 from aftercare.i18n import _, gettext_for
 from aftercare.patients.models import Patient
@@ -15,7 +16,7 @@ from aftercare.phone.shell import PhoneDep, render, signed_in
 from aftercare.protocols.deps import ProtocolsDep
 from aftercare.reminders.endpoint_check import require_public_endpoint
 from aftercare.reminders.schemas import MeUpdate, PushSubscriptionCreate
-from aftercare.reminders.service import queue_test, subscribe, unsubscribe, update_me
+from aftercare.reminders.service import queue_test, subscribe, unsubscribe
 from aftercare.settings import Settings
 from aftercare.web import check_csrf, page_context
 

@@ -243,3 +243,10 @@ def daily_checkins_end(days: Sequence[PlanDay], zone: ZoneInfo) -> datetime | No
     while not _exists(end, zone):
         end += timedelta(minutes=1)
     return end.astimezone(UTC)
+
+
+def recovery_day_of(surgery_at: datetime, timezone: str, now: datetime) -> int | None:
+    """Day 1 is the day of surgery in the patient's zone; None before it."""
+    zone = ZoneInfo(timezone)
+    day = (now.astimezone(zone).date() - local_date_of(surgery_at, zone)).days + 1
+    return day if day >= 1 else None

@@ -1,13 +1,12 @@
 """Freezing a patient's plan into rows, and reading it back."""
 
-import uuid
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, delete, select
 
-from aftercare.checkins.models import CheckIn
 from aftercare.patients.models import Patient
+from aftercare.patients.schemas import PrescribedCreate
 from aftercare.plans.engine import (
     PrescribedItem,
     WakeWindow,
@@ -15,12 +14,12 @@ from aftercare.plans.engine import (
     daily_checkins_end,
     in_language,
     local_date_of,
+    recovery_day_of,
 )
 from aftercare.plans.models import PlanItem
-from aftercare.plans.schemas import PlanDayPublic, PlanItemPublic, PlanPublic, PrescribedCreate
+from aftercare.plans.schemas import PlanDayPublic, PlanItemPublic, PlanPublic
 from aftercare.protocols.loader import Protocol
 from aftercare.protocols.schema import parse_times
-from aftercare.reminders.outbox import rebuild as rebuild_reminders
 
 
 def prescribed_items(patient: Patient) -> list[PrescribedItem]:
@@ -41,7 +40,8 @@ def prescribed_items(patient: Patient) -> list[PrescribedItem]:
 
 
 def freeze_plan(session: Session, patient: Patient, protocol: Protocol, now: datetime) -> None:
-    """(Re)build the patient's plan rows from the procedure as it is now.
+    """(Re)build the patient's plan rows from the procedure as it is now; the caller asks
+    the reminders to follow (`reminders.outbox.rebuild`).
 
     A tick on an item survives a rebuild when the item keeps its key and date.
     """
@@ -89,18 +89,21 @@ def freeze_plan(session: Session, patient: Patient, protocol: Protocol, now: dat
     patient.plan_built_at = now
     session.add(patient)
     session.flush()
-    rebuild_reminders(session, patient, now)
 
 
-def plan_of(session: Session, patient: Patient, only_day: int | None = None) -> PlanPublic:
-    """The patient's frozen plan in their language; `only_day` keeps one day of it."""
+def plan_of(
+    session: Session, patient: Patient, checked_in: set[int], only_day: int | None = None
+) -> PlanPublic:
+    """The patient's frozen plan in their language; `only_day` keeps one day of it.
+
+    `checked_in`: the days the patient checked in on (`checkins.service.checkin_days`),
+    which tick the check-in items."""
     query = select(PlanItem).where(PlanItem.patient_id == patient.id)
     if only_day is not None:
         query = query.where(PlanItem.day == only_day)
     rows = session.exec(query.order_by(col(PlanItem.day), col(PlanItem.position))).all()
     zone = ZoneInfo(patient.timezone)
     # The check-in item is ticked by checking in, never by hand.
-    checked_in = checkin_days(session, patient.id)
     wanted = [only_day] if only_day is not None else range(1, patient.plan_days + 1)
     by_day: dict[int, list[PlanItemPublic]] = {day: [] for day in wanted}
     appointment = (
@@ -164,7 +167,5 @@ def set_done(
     return True
 
 
-def checkin_days(session: Session, patient_id: uuid.UUID) -> set[int]:
-    """The recovery days on which the patient checked in."""
-    rows = session.exec(select(CheckIn.day).where(CheckIn.patient_id == patient_id).distinct())
-    return set(rows)
+def recovery_day(patient: Patient, now: datetime) -> int | None:
+    return recovery_day_of(patient.surgery_at, patient.timezone, now)

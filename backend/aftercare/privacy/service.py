@@ -13,7 +13,7 @@ from aftercare.audit.models import AuditEvent
 from aftercare.audit.service import record
 from aftercare.checkins.models import CheckIn
 from aftercare.checkins.schemas import CheckInPublic
-from aftercare.checkins.service import history
+from aftercare.checkins.service import checkin_days, history
 from aftercare.db import forget_deleted_pages
 from aftercare.flags.models import Flag, QueueCard
 from aftercare.messages.models import Message
@@ -46,7 +46,11 @@ def export_bundle(
             patient.id, patient.alias, patient.language, patient.email, patient.phone
         ),
         fhir.care_plan_resource(
-            plan_of(session, patient), patient.id, patient.surgery_at, clinic.name, now
+            plan_of(session, patient, checkin_days(session, patient.id)),
+            patient.id,
+            patient.surgery_at,
+            clinic.name,
+            now,
         ),
     ]
     for checkin in _all_checkins(session, patient):

@@ -28,11 +28,10 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import ARRAY, Engine, any_, cast, literal, or_, select, tuple_, update
+from sqlalchemy import ARRAY, Engine, any_, cast, literal, or_, select, update
 from sqlmodel import Session, col
 
 from aftercare.accounts.models import Clinic, Nurse
-from aftercare.checkins.models import CheckIn
 from aftercare.i18n import DEFAULT_LANGUAGE
 from aftercare.patients.models import Patient
 from aftercare.reminders import metrics
@@ -93,6 +92,11 @@ class Claimed:
 _R = Reminder.__table__.c  # type: ignore[attr-defined]
 
 
+# Which of these (patient, recovery day) pairs have a check-in: a check-in reminder for
+# such a day is not sent. `aftercare.checkins.service.checked_in_on` answers it.
+CheckedIn = Callable[[Session, set[tuple[uuid.UUID, int]]], set[tuple[uuid.UUID, int]]]
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -100,10 +104,15 @@ class Dispatcher:
         writer: Writer,
         channels: Mapping[str, Channel],
         settings: Settings,
+        *,
+        checked_in_on: "CheckedIn",
         name: str | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.engine = engine
+        # The check-ins are above the reminders: whoever builds the dispatcher tells it
+        # how to learn which days a patient has checked in on.
+        self.checked_in_on = checked_in_on
         # Leases are kept by this clock's seconds, added to the sweep's time: a test
         # may sweep at any moment it likes, the lease still runs in real seconds.
         self.clock = clock
@@ -230,7 +239,7 @@ class Dispatcher:
     def _send_all(
         self, claim: "_Claim", claimed: Sequence[Claimed], now: datetime, counts: SweepCounts
     ) -> None:
-        context = _Context.load(self.engine, claimed)
+        context = _Context.load(self.engine, claimed, self.checked_in_on)
         marks: list[tuple[Claimed, str, str | None]] = []
         ready: list[Claimed] = []
         for row in claimed:
@@ -392,7 +401,9 @@ class _Context:
     push: dict[tuple[str, uuid.UUID], list[PushTarget]]
 
     @classmethod
-    def load(cls, engine: Engine, claimed: Sequence[Claimed]) -> "_Context":
+    def load(
+        cls, engine: Engine, claimed: Sequence[Claimed], checked_in_on: "CheckedIn"
+    ) -> "_Context":
         patient_ids = {row.patient_id for row in claimed if row.patient_id}
         nurse_ids = {row.nurse_id for row in claimed if row.nurse_id}
         checkin_days = {
@@ -434,15 +445,7 @@ class _Context:
                         )
                     ).all()
                 }
-            checked_in: set[tuple[uuid.UUID, int]] = set()
-            for chunk in _chunks(sorted(checkin_days, key=str), 400):
-                checked_in.update(
-                    session.execute(
-                        select(col(CheckIn.patient_id), col(CheckIn.day)).where(
-                            tuple_(col(CheckIn.patient_id), col(CheckIn.day)).in_(chunk)
-                        )
-                    ).all()
-                )
+            checked_in = checked_in_on(session, checkin_days) if checkin_days else set()
             push: dict[tuple[str, uuid.UUID], list[PushTarget]] = {}
             if any(row.channel == "push" for row in claimed):
                 subscriptions = session.execute(
@@ -536,10 +539,6 @@ def _any(column: Any, values: Sequence[Any], engine: Engine) -> Any:
     if engine.dialect.name == "postgresql":
         return column == any_(cast(literal(list(values)), ARRAY(column.type)))
     return column.in_(values)
-
-
-def _chunks(values: list[tuple[uuid.UUID | None, int | None]], size: int) -> list[list[object]]:
-    return [list(values[start : start + size]) for start in range(0, len(values), size)]
 
 
 class InAppChannel:

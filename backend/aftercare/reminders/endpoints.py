@@ -11,11 +11,15 @@ from aftercare.api_errors import NOT_FOUND, SIGNED_IN, TOO_OFTEN
 from aftercare.deps import NowDep, SessionDep, SettingsDep
 from aftercare.i18n import _
 from aftercare.inbound import RowId
-from aftercare.patients.deps import CurrentPatient, CurrentPatientAndClinic
-from aftercare.patients.endpoints import ANONYMISED, own_patient, still_in_care
+from aftercare.patients.deps import (
+    ANONYMISED,
+    CurrentPatient,
+    CurrentPatientAndClinic,
+    own_patient,
+    still_in_care,
+)
 from aftercare.patients.models import Patient
-from aftercare.protocols.deps import ProtocolsDep
-from aftercare.reminders import metrics, service
+from aftercare.reminders import service
 from aftercare.reminders.calendar import CalendarItem, calendar_feed
 from aftercare.reminders.endpoint_check import require_public_endpoint
 from aftercare.reminders.outbox import APPOINTMENT_KEY
@@ -24,24 +28,11 @@ from aftercare.reminders.schemas import (
     CalendarPublic,
     InAppReminderList,
     MePublic,
-    MeUpdate,
     PushKeyPublic,
     PushSubscriptionCreate,
 )
 
 router = APIRouter(tags=["reminders"])
-
-
-@router.patch("/api/v1/me", responses=SIGNED_IN)
-def update_me(
-    changes: MeUpdate,
-    session: SessionDep,
-    patient: CurrentPatient,
-    protocols: ProtocolsDep,
-    now: NowDep,
-) -> MePublic:
-    """Change e-mail, channels, language or waking hours; waiting reminders follow at once."""
-    return service.update_me(session, patient, changes, now, protocols)
 
 
 @router.get("/api/v1/push/key")
@@ -164,12 +155,4 @@ def calendar(token: str, session: SessionDep, now: NowDep) -> Response:
         body,
         media_type="text/calendar; charset=utf-8",
         headers={"Cache-Control": f"private, max-age={int(timedelta(hours=1).total_seconds())}"},
-    )
-
-
-@router.get("/metrics", include_in_schema=False)
-def prometheus_metrics(request: Request) -> Response:
-    return Response(
-        metrics.render(request.app.state.engine),
-        media_type="text/plain; version=0.0.4; charset=utf-8",
     )

@@ -1,16 +1,19 @@
-"""Turning a patient's frozen plan into outbox rows, and rebuilding them when it changes."""
+"""The outbox's one door: rows from a patient's frozen plan (rebuilt when it changes),
+rows due at once (a test, a message from the clinic) and the nurses' flag alerts."""
 
+import uuid
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, insert, select
+from sqlalchemy import select as select_columns
 from sqlmodel import Session, col
 
 from aftercare.patients.models import Patient
 from aftercare.plans.engine import WakeWindow, followup_reminder_at
 from aftercare.plans.models import PlanItem
 from aftercare.reminders import doorbell
-from aftercare.reminders.models import Reminder
+from aftercare.reminders.models import PushSubscription, Reminder
 
 # Channels that send (the calendar feed is fetched by the phone instead).
 SENDING_CHANNELS = ("in-app", "push", "email")
@@ -87,16 +90,23 @@ def _followup_reminder(patient: Patient, now: datetime) -> datetime | None:
 
 
 def queue_now(
-    session: Session, patient: Patient, purpose: str, now: datetime, tag: str | None = None
+    session: Session,
+    patient: Patient,
+    purpose: str,
+    now: datetime,
+    tag: str | None = None,
+    due_at: datetime | None = None,
 ) -> int:
-    """Rows due at once through each of the patient's channels (a test, a new message)."""
+    """A row through each of the patient's channels, due at once (a test) or at `due_at`
+    (a message from the clinic, held until the patient's waking hours)."""
+    due_at = due_at or now
     rows = [
         {
             "patient_id": patient.id,
             "purpose": purpose,
             "item_key": tag,
             "channel": channel,
-            "due_at": now,
+            "due_at": due_at,
             "status": "pending",
             "attempts": 0,
             "created_at": now,
@@ -105,5 +115,47 @@ def queue_now(
     ]
     if rows:
         session.execute(insert(Reminder), rows)
-        doorbell.ring_after_commit(session)
+        if due_at <= now:
+            doorbell.ring_after_commit(session)
     return len(rows)
+
+
+def queue_nurse_alerts(
+    db: Session, alerted: dict[uuid.UUID, tuple[uuid.UUID, int]], now: datetime
+) -> None:
+    """A flag's alert to each nurse (`alerted`: nurse → flag, escalation level): one a
+    channel (e-mail, and push where the nurse subscribed), unless one is still waiting."""
+    if not alerted:
+        return
+    subscribed = set(
+        db.execute(
+            select_columns(col(PushSubscription.nurse_id)).where(
+                col(PushSubscription.nurse_id).in_(alerted),
+                col(PushSubscription.retired_at).is_(None),
+            )
+        ).scalars()
+    )
+    waiting = set(
+        db.execute(
+            select_columns(col(Reminder.nurse_id), col(Reminder.channel)).where(
+                col(Reminder.nurse_id).in_(alerted),
+                col(Reminder.purpose) == "escalation",
+                col(Reminder.status) == "pending",
+            )
+        ).all()
+    )
+    for nurse_id, (flag_id, level) in alerted.items():
+        for channel in ("email", "push") if nurse_id in subscribed else ("email",):
+            if (nurse_id, channel) in waiting:
+                continue
+            db.add(
+                Reminder(
+                    nurse_id=nurse_id,
+                    purpose="escalation",
+                    flag_id=flag_id,
+                    item_key=f"escalation-{level}",
+                    channel=channel,
+                    due_at=now,
+                    created_at=now,
+                )
+            )

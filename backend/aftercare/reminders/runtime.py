@@ -6,7 +6,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from aftercare.reminders.channels import Channel
-from aftercare.reminders.dispatcher import Dispatcher, InAppChannel
+from aftercare.reminders.dispatcher import CheckedIn, Dispatcher, InAppChannel
 from aftercare.reminders.email import EmailChannel
 from aftercare.reminders.push import VapidKeys, WebPushChannel, vapid_keys
 from aftercare.settings import Settings
@@ -56,6 +56,7 @@ def make_channels(settings: Settings, vapid: VapidKeys) -> dict[str, Channel]:
 
 
 def make_dispatcher(
-    engine: Engine, writer: Writer, settings: Settings, vapid: VapidKeys
+    engine: Engine, writer: Writer, settings: Settings, vapid: VapidKeys, checked_in_on: CheckedIn
 ) -> Dispatcher:
-    return Dispatcher(engine, writer, make_channels(settings, vapid), settings)
+    channels = make_channels(settings, vapid)
+    return Dispatcher(engine, writer, channels, settings, checked_in_on=checked_in_on)

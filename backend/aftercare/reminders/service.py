@@ -1,7 +1,7 @@
 """The patient's reminder settings, subscriptions, test messages and in-app list."""
 
 import uuid
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
@@ -10,18 +10,14 @@ from aftercare.accounts.throttle import at_human_pace
 from aftercare.audit.models import AuditEvent
 from aftercare.audit.service import record
 from aftercare.patients.models import Patient
-from aftercare.patients.schemas import PatientUpdate
-from aftercare.patients.service import apply_contact, contact_public, invalid_field, reschedule
+from aftercare.patients.service import contact_public
 from aftercare.plans.engine import in_language
 from aftercare.plans.models import PlanItem
-from aftercare.protocols.loader import Protocol
-from aftercare.protocols.schema import wake_window_problem
 from aftercare.reminders.models import PushSubscription, Reminder
 from aftercare.reminders.outbox import queue_now, rebuild, sending_channels
 from aftercare.reminders.schemas import (
     InAppReminder,
     MePublic,
-    MeUpdate,
     PushSubscriptionCreate,
 )
 from aftercare.reminders.texts import patient_message
@@ -34,83 +30,6 @@ def me_public(patient: Patient) -> MePublic:
         language=patient.language,
         **contact_public(patient).model_dump(),
     )
-
-
-HOURS = ("wake_time", "sleep_time")
-
-
-def hours_problem(patient: Patient, changes: MeUpdate) -> tuple[str, str] | None:
-    """The field to blame and why, when the asked waking hours cannot be used.
-
-    The same rule as the nurse's PATCH: on one day, at least four hours long
-    (the plan engine does not yet place reminders across midnight).
-    """
-    asked = [field for field in HOURS if field in changes.model_fields_set]
-    for field in asked:
-        if getattr(changes, field) is None:
-            return field, "may be changed but not removed"
-    if not asked:
-        return None
-    wake = changes.wake_time or patient.wake_time
-    sleep = changes.sleep_time or patient.sleep_time
-    problem = wake_window_problem(wake, sleep)
-    if problem:
-        return ("sleep_time" if "sleep_time" in asked else "wake_time"), problem
-    return None
-
-
-def _clock(value: time | None) -> str | None:
-    return value.strftime("%H:%M") if value else None
-
-
-def update_me(
-    session: Session,
-    patient: Patient,
-    changes: MeUpdate,
-    now: datetime,
-    protocols: dict[str, Protocol] | None = None,
-) -> MePublic:
-    """Change e-mail, channels, language or waking hours; the waiting reminders follow at once.
-
-    New waking hours rebuild the plan's times as the nurse's PATCH does
-    (ticks are kept); `protocols` is needed only then. Raises FastAPI's 422
-    (RequestValidationError) naming the field, before anything is changed.
-    """
-    problem = hours_problem(patient, changes)
-    if problem:
-        field, message = problem
-        raise invalid_field(field, message, _clock(getattr(changes, field)))
-    hours = {
-        field: getattr(changes, field)
-        for field in HOURS
-        if field in changes.model_fields_set and getattr(changes, field) != getattr(patient, field)
-    }
-    if hours and protocols is None:
-        raise ValueError("changing the waking hours needs the procedures to rebuild the plan")
-    before = f"{_clock(patient.wake_time)}-{_clock(patient.sleep_time)}"
-    if "email" in changes.model_fields_set:
-        patient.email = str(changes.email) if changes.email else None
-    if changes.channels is not None:
-        # In-app stays: it is the app itself, and never leaves the phone.
-        patient.channels = sorted({"in-app", *changes.channels})
-    if changes.language is not None:
-        patient.language = changes.language
-    apply_contact(patient, changes)
-    session.add(patient)
-    session.flush()
-    wake = hours.get("wake_time", patient.wake_time)
-    sleep = hours.get("sleep_time", patient.sleep_time)
-    moved = {"hours_before": before, "hours": f"{_clock(wake)}-{_clock(sleep)}"} if hours else {}
-    # The audit row joins the transaction that the rebuild below commits.
-    record(session, now, patient.clinic_id, "patient", patient.id, "patient.settings", "patient",
-           patient.id, fields=sorted(changes.model_fields_set), **moved)  # fmt: skip
-    if hours and protocols is not None:
-        # The nurse's own path: new plan times from the procedure, then the outbox.
-        reschedule(session, patient, PatientUpdate.model_validate(hours), protocols, now)
-    else:
-        rebuild(session, patient, now)
-        session.commit()
-    return me_public(patient)
 
 
 def subscribe(

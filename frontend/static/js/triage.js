@@ -1,4 +1,4 @@
-// A check-in judged on the phone as the server does (checkins/rules.py);
+// A check-in judged on the phone as the server does (flags/rules.py);
 // doc: /checkin/rules.json (checkins/triage.py).
 const RANK = { none: 0, amber: 1, red: 2 };
 

@@ -3,7 +3,7 @@ told apart from the others of its procedure."""
 
 import pytest
 
-from aftercare.checkins.rules import rule_label
+from aftercare.flags.rules import rule_label
 
 LANGUAGES = ("en", "fr", "ar", "tr")
 

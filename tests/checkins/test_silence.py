@@ -6,8 +6,8 @@ import pytest
 import time_machine
 from sqlmodel import Session, col, select
 
+from aftercare.checkins.tasks import raise_silence_flags
 from aftercare.flags.models import Flag
-from aftercare.flags.tasks import raise_silence_flags
 from aftercare.writer import make_writer
 
 SURGERY = datetime(2027, 3, 26, 8, 0, tzinfo=UTC)  # 09:00 in Paris; daily check-ins Days 1-7

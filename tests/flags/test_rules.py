@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aftercare.checkins.rules import RANK, Answers, advice_for, evaluate
+from aftercare.flags.rules import RANK, Answers, advice_for, evaluate
 from aftercare.protocols.loader import load_protocols
 from aftercare.settings import SHIPPED_SCHEDULES_DIR
 

@@ -16,12 +16,12 @@ from aftercare.api_errors import (
     error,
 )
 from aftercare.audit.service import record_api_read
+from aftercare.care import service
+from aftercare.checkins.service import checkin_days
 from aftercare.deps import ClientDep, NowDep, SessionDep, SettingsDep
 from aftercare.i18n import _
 from aftercare.inbound import Offset
-from aftercare.patients import service
-from aftercare.patients.deps import CurrentPatient
-from aftercare.patients.models import Patient
+from aftercare.patients.deps import ANONYMISED, CurrentPatient, own_patient, still_in_care
 from aftercare.patients.schemas import (
     EnrollmentPublic,
     EnrollRequest,
@@ -31,33 +31,16 @@ from aftercare.patients.schemas import (
     PatientPublic,
     PatientUpdate,
 )
+from aftercare.patients.service import clinic_patients, spend_code
 from aftercare.plans.schemas import PlanPublic
 from aftercare.plans.service import plan_of, set_done
 from aftercare.protocols.deps import ProtocolsDep
+from aftercare.reminders.schemas import MePublic, MeUpdate
 
 nurse_router = APIRouter(prefix="/api/v1/patients", tags=["patients (nurses)"], responses=SIGNED_IN)
+# The patient's own settings keep the tag they were published under.
+settings_router = APIRouter(tags=["reminders"])
 patient_router = APIRouter(prefix="/api/v1", tags=["patients (the patient's device)"])
-
-
-def own_patient(session: SessionDep, nurse: CurrentNurse, patient_id: uuid.UUID) -> Patient:
-    patient = service.clinic_patient(session, nurse, patient_id)
-    if patient is None:
-        raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail=_("Not found"))
-    return patient
-
-
-ANONYMISED: Responses = {409: error("The patient's data was anonymised: nothing can be added")}
-
-
-def still_in_care(patient: Patient) -> Patient:
-    """A patient anonymised after the clinic's retention time takes nothing new: no
-    message, no new code (a phone would sign in again), no new plan."""
-    if patient.anonymised_at is not None:
-        raise HTTPException(
-            status_code=status.HTTP_409_CONFLICT,
-            detail=_("This patient's data was anonymised: nothing can be added to it."),
-        )
-    return patient
 
 
 @nurse_router.post("", status_code=status.HTTP_201_CREATED)
@@ -83,7 +66,7 @@ def list_patients(
     offset: Offset = 0,
 ) -> PatientList:
     """The clinic's patients, newest first."""
-    patients = service.clinic_patients(session, nurse, limit, offset)
+    patients = clinic_patients(session, nurse, limit, offset)
     listed = PatientList(items=service.to_public_many(session, patients, now))
     record_api_read(session, now, nurse, "patients", nurse.clinic_id, "list", client)
     return listed
@@ -119,7 +102,7 @@ def read_patient_plan(
     patient_id: uuid.UUID, session: SessionDep, nurse: CurrentNurse, now: NowDep, client: ClientDep
 ) -> PlanPublic:
     patient = own_patient(session, nurse, patient_id)
-    plan = plan_of(session, patient)
+    plan = plan_of(session, patient, checkin_days(session, patient.id))
     record_api_read(session, now, nurse, "patient", patient.id, "plan", client)
     return plan
 
@@ -140,7 +123,7 @@ def enrol_device(
     wait = attempts.retry_after()
     if wait:
         raise attempts.too_many(wait)
-    spent = service.spend_code(session, body.code, now, settings)
+    spent = spend_code(session, body.code, now, settings)
     if spent is None:
         attempts.failed()
         raise HTTPException(
@@ -156,7 +139,7 @@ def enrol_device(
 
 @patient_router.get("/me/plan", responses=SIGNED_IN)
 def read_my_plan(session: SessionDep, patient: CurrentPatient) -> PlanPublic:
-    return plan_of(session, patient)
+    return plan_of(session, patient, checkin_days(session, patient.id))
 
 
 class ItemDone(BaseModel):
@@ -202,3 +185,15 @@ def untick_item(
 ) -> Response:
     _ticked(set_done(session, patient, item_id, False, now))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@settings_router.patch("/api/v1/me", responses=SIGNED_IN)
+def update_me(
+    changes: MeUpdate,
+    session: SessionDep,
+    patient: CurrentPatient,
+    protocols: ProtocolsDep,
+    now: NowDep,
+) -> MePublic:
+    """Change e-mail, channels, language or waking hours; waiting reminders follow at once."""
+    return service.update_me(session, patient, changes, now, protocols)

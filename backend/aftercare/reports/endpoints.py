@@ -1,0 +1,15 @@
+"""What the clinic's monitoring reads: /metrics for Prometheus."""
+
+from fastapi import APIRouter, Request, Response
+
+from aftercare.reports import metrics
+
+router = APIRouter()
+
+
+@router.get("/metrics", include_in_schema=False)
+def prometheus_metrics(request: Request) -> Response:
+    return Response(
+        metrics.render(request.app.state.engine),
+        media_type="text/plain; version=0.0.4; charset=utf-8",
+    )
