@@ -232,23 +232,22 @@ def nurse_create(
 
 def _change_nurse(email: str, action: str, password: str = "") -> None:
     """Disable, enable or reset the password of a nurse, as an admin does in the console."""
-    from sqlmodel import Session
 
-    from aftercare.console.nurses import (
+    from aftercare.accounts.nurses import (
         Actor,
         NurseProblem,
         nurse_by_email,
         reset_password,
         set_active,
     )
-    from aftercare.db import make_engine
+    from aftercare.db import make_engine, session_scope
     from aftercare.dbtypes import utc_now
 
     settings = load_settings()
     upgrade_database(settings)
     # The command line has no signed-in nurse: the audit trail names it "system".
     actor = Actor("system", None, "cli")
-    with Session(make_engine(settings.database_url)) as session:
+    with session_scope(make_engine(settings.database_url)) as session:
         nurse = nurse_by_email(session, email)
         if nurse is None:
             raise fail(f"no nurse has the e-mail {email}", code=2)

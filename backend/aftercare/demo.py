@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from aftercare.accounts.models import Nurse
 from aftercare.accounts.service import create_nurse, get_or_create_clinic
@@ -66,7 +66,7 @@ def seed_demo(
     for demo in DEMO_PATIENTS:
         if demo.protocol not in protocols:
             continue
-        with Session(engine) as session:
+        with session_scope(engine) as session:
             nurse = session.get(Nurse, nurse_id)
             assert nurse is not None
             patient = session.exec(
@@ -104,7 +104,7 @@ def _seed_enrolled(
     now: datetime,
 ) -> None:
     demo = DEMO_ENROLLED
-    with Session(engine) as session:
+    with session_scope(engine) as session:
         nurse = session.get(Nurse, nurse_id)
         assert nurse is not None
         exists = session.exec(

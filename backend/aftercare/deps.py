@@ -11,7 +11,8 @@ from typing import Annotated
 import anyio
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
+from sqlalchemy.orm import ORMExecuteState, UOWTransaction
 from sqlmodel import Session
 
 from aftercare.settings import Settings
@@ -48,6 +49,43 @@ async def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> AsyncIt
             # connection back to the pool.
             with anyio.CancelScope(shield=True):
                 await run_in_threadpool(session.close)
+
+
+# Whether a session has written anything: ORM changes flushed, or a Core INSERT, UPDATE
+# or DELETE run through it. A request that only read commits nothing.
+_WROTE = "aftercare.wrote"
+
+
+@event.listens_for(Session, "after_flush")
+def _flushed(session: Session, context: UOWTransaction) -> None:
+    session.info[_WROTE] = True
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _executed(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        state.session.info[_WROTE] = True
+
+
+def has_writes(session: Session) -> bool:
+    return bool(session.new or session.dirty or session.deleted or session.info.get(_WROTE))
+
+
+async def unit_of_work(
+    session: Annotated[Session, Depends(get_session)],
+) -> AsyncIterator[Session]:
+    """The request's one transaction: services add and flush, and what the route changed
+    is committed here, once, when the route has returned and before its answer leaves
+    (`scope="function"`), so a client told "done" can rely on it. A route that raises
+    (a 4xx included) commits nothing. The commit waits on the disk (SQLite's fsync) or
+    the network (PostgreSQL), so it runs in the thread pool, shielded: a closed tab
+    does not leave it half done. The session itself is closed after the answer is sent,
+    so that a streamed CSV can still read through it."""
+    yield session
+    if has_writes(session):
+        with anyio.CancelScope(shield=True):
+            await run_in_threadpool(session.commit)
+        session.info[_WROTE] = False
 
 
 async def get_now() -> datetime:
@@ -92,6 +130,7 @@ async def client_address(request: Request) -> str:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
-SessionDep = Annotated[Session, Depends(get_session)]
+# Every route's session is its unit of work; routes never commit.
+SessionDep = Annotated[Session, Depends(unit_of_work, scope="function")]
 NowDep = Annotated[datetime, Depends(get_now)]
 ClientDep = Annotated[str, Depends(client_address)]

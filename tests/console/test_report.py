@@ -15,16 +15,16 @@ from sqlmodel import Session, select
 from aftercare.accounts.models import Clinic
 from aftercare.audit.models import AuditEvent
 from aftercare.checkins.models import CheckIn
-from aftercare.console.reporting import (
+from aftercare.flags.models import Flag
+from aftercare.patients.models import Patient
+from aftercare.plans.models import PlanItem
+from aftercare.reports.monthly import (
     bucket_by_week,
     clinic_report,
     last_weeks,
     percentile,
     week_start,
 )
-from aftercare.flags.models import Flag
-from aftercare.patients.models import Patient
-from aftercare.plans.models import PlanItem
 from tests.console.conftest import Console
 from tests.factories import Factory
 

@@ -47,5 +47,4 @@ def sign_in(
     token = service.issue_token(
         session, now, timedelta(hours=settings.nurse_token_hours), nurse_id=nurse.id
     )
-    session.commit()
     return TokenPublic(access_token=token)

@@ -54,4 +54,4 @@ def record_api_read(
     action = "patient.viewed" if subject == "patient" else f"{subject}.listed"
     record(session, at, nurse.clinic_id, "nurse", nurse.id, action, subject, subject_id,
            client=client, via="api", what=what)  # fmt: skip
-    session.commit()
+    session.flush()

@@ -99,7 +99,7 @@ def create_patient(
     freeze_plan(session, patient, protocol, now)
     rebuild_reminders(session, patient, now)
     enrollment = _issue_code(session, patient.id, now, settings)
-    session.commit()
+    session.flush()
     return enrollment
 
 
@@ -195,7 +195,7 @@ def reissue_code(
         .values(expires_at=now)
     )
     enrollment = _issue_code(session, patient.id, now, settings)
-    session.commit()
+    session.flush()
     return enrollment
 
 
@@ -218,7 +218,7 @@ def reschedule(
         if rebooked:
             session.flush()
             rebuild_reminders(session, patient, now)
-        session.commit()
+        session.flush()
         session.refresh(patient)
         return patient
     protocol = protocols.get(patient.protocol_id)
@@ -235,7 +235,7 @@ def reschedule(
         raise invalid_field("sleep_time", problem, changes.sleep_time)
     freeze_plan(session, patient, protocol, now)
     rebuild_reminders(session, patient, now)
-    session.commit()
+    session.flush()
     session.refresh(patient)
     return patient
 
@@ -313,5 +313,5 @@ def update_me(
         reschedule(session, patient, PatientUpdate.model_validate(hours), protocols, now)
     else:
         rebuild_reminders(session, patient, now)
-        session.commit()
+        session.flush()
     return me_public(patient)

@@ -100,7 +100,7 @@ def mark_seen(session: Session, patient: Patient, checkin_id: uuid.UUID, now: da
     if row is not None and row.patient_id == patient.id and row.answer_seen_at is None:
         row.answer_seen_at = now
         session.add(row)
-        session.commit()
+        session.flush()
 
 
 def today_check_in(

@@ -4,7 +4,7 @@ everywhere."""
 import unicodedata
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Header, Request, status
+from fastapi import APIRouter, Form, Request, status
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
@@ -16,7 +16,7 @@ from aftercare.reminders.endpoint_check import require_public_endpoint
 from aftercare.reminders.schemas import PushSubscriptionCreate
 from aftercare.reminders.service import subscribe_nurse, unsubscribe_nurse
 from aftercare.settings import FRONTEND_DIR
-from aftercare.web import check_csrf
+from aftercare.web import CsrfChecked
 
 router = APIRouter(include_in_schema=False)
 ACCOUNT = "/console/account"
@@ -52,15 +52,14 @@ def _name_problem(name: str) -> str | None:
 def account_change(
     request: Request,
     user: ConsoleDep,
+    _csrf: CsrfChecked,
     session: SessionDep,
     now: NowDep,
-    csrf_token: Annotated[str | None, Form()] = None,
     display_name: Annotated[str, Form(max_length=1000)] = "",
     language: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
     """The nurse's name as colleagues see it, and the console's language (empty: the
     browser's)."""
-    check_csrf(request, csrf_token)
     name = " ".join(display_name.split())
     errors: dict[str, str] = {}
     if problem := _name_problem(name):
@@ -74,7 +73,6 @@ def account_change(
     nurse.display_name, nurse.language = name, language or None
     session.add(nurse)
     audit(session, request, user, now, "nurse.account-changed", "nurse", nurse.id)
-    session.commit()
     return RedirectResponse(f"{ACCOUNT}?saved=1", status_code=status.HTTP_303_SEE_OTHER)
 
 
@@ -94,13 +92,12 @@ def push_on(
     request: Request,
     subscription: PushSubscriptionCreate,
     user: ConsoleDep,
+    _csrf: CsrfChecked,
     session: SessionDep,
     now: NowDep,
     settings: SettingsDep,
-    x_csrf_token: Annotated[str | None, Header()] = None,
 ) -> Response:
     """Red-flag alerts to this browser too, not only by e-mail."""
-    check_csrf(request, x_csrf_token)
     require_public_endpoint(subscription, settings)
     audit(session, request, user, now, "nurse.push-on", "nurse", user.nurse.id)
     subscribe_nurse(session, user.nurse.id, subscription, now)
@@ -112,11 +109,10 @@ def push_off(
     request: Request,
     body: PushOff,
     user: ConsoleDep,
+    _csrf: CsrfChecked,
     session: SessionDep,
     now: NowDep,
-    x_csrf_token: Annotated[str | None, Header()] = None,
 ) -> Response:
-    check_csrf(request, x_csrf_token)
     audit(session, request, user, now, "nurse.push-off", "nurse", user.nurse.id)
     unsubscribe_nurse(session, user.nurse.id, body.endpoint)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -13,9 +13,9 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from aftercare.accounts.models import Clinic
-from aftercare.console.audit_log import AuditFilters, audit_export, audit_page, parse_filters
 from aftercare.console.web import AdminDep, audit, render
 from aftercare.deps import NowDep, SessionDep
+from aftercare.reports.audit_log import AuditFilters, audit_export, audit_page, parse_filters
 
 router = APIRouter(include_in_schema=False)
 
@@ -50,7 +50,6 @@ def audit_list(
         return _invalid(request, user, filters, invalid)
     audit(session, request, user, now, "audit.viewed", "clinic", user.clinic.id,
           page=number or 1, filters=filters.as_detail())  # fmt: skip
-    session.commit()
     rows, more = audit_page(session, user.clinic, filters, number or 1)
     number = number or 1
     kept = [(key, value) for key, value in request.query_params.multi_items() if key != "page"]
@@ -77,7 +76,6 @@ def audit_csv(
         return _invalid(request, user, filters, invalid)
     audit(session, request, user, now, "audit.exported", "clinic", user.clinic.id,
           filters=filters.as_detail())  # fmt: skip
-    session.commit()
     engine: Engine = request.app.state.engine
     return StreamingResponse(
         _csv_lines(engine, user.clinic.id, filters),

@@ -5,13 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, HTTPException, Request, status
 from fastapi.responses import RedirectResponse, Response
 
-from aftercare.console.clinic_settings import (
-    apply_settings,
-    complete_form,
-    current_form,
-    parse_settings,
-)
-from aftercare.console.nurses import (
+from aftercare.accounts.nurses import (
     Actor,
     NurseProblem,
     add_nurse,
@@ -20,10 +14,16 @@ from aftercare.console.nurses import (
     reset_password,
     set_active,
 )
-from aftercare.console.session import ConsoleUser
+from aftercare.accounts.sessions import ConsoleUser
+from aftercare.console.clinic_settings import (
+    apply_settings,
+    complete_form,
+    current_form,
+    parse_settings,
+)
 from aftercare.console.web import AdminDep, audit, render
 from aftercare.deps import NowDep, SessionDep, client_of
-from aftercare.web import check_csrf
+from aftercare.web import CsrfChecked
 
 router = APIRouter(include_in_schema=False)
 NURSES = "/console/clinic/nurses"
@@ -42,9 +42,9 @@ def clinic_page(request: Request, user: AdminDep, saved: bool = False) -> Respon
 def clinic_save(
     request: Request,
     user: AdminDep,
+    _csrf: CsrfChecked,
     session: SessionDep,
     now: NowDep,
-    csrf_token: CsrfField = None,
     name: Text = "",
     phone: Text = "",
     emergency_number: Text = "",
@@ -56,7 +56,6 @@ def clinic_save(
     retention_days: Annotated[str | None, Form()] = None,
 ) -> Response:
     """Save the settings as a whole; a wrong field shows the form again, nothing saved."""
-    check_csrf(request, csrf_token)
     form = complete_form(user.clinic, {
         "name": name, "phone": phone, "emergency_number": emergency_number,
         "work_start": work_start, "work_end": work_end, "ack_target_minutes": ack_target_minutes,
@@ -71,7 +70,6 @@ def clinic_save(
     if changed:
         audit(session, request, user, now, "clinic.changed", "clinic", user.clinic.id,
               changed=changed)  # fmt: skip
-        session.commit()
     return RedirectResponse("/console/clinic?saved=1", status_code=status.HTTP_303_SEE_OTHER)
 
 
@@ -104,14 +102,13 @@ def nurses_page(
 def nurse_add(
     request: Request,
     user: AdminDep,
+    _csrf: CsrfChecked,
     session: SessionDep,
     now: NowDep,
-    csrf_token: CsrfField = None,
     email: Text = "",
     password: Text = "",
     admin: Annotated[str | None, Form()] = None,
 ) -> Response:
-    check_csrf(request, csrf_token)
     try:
         add_nurse(session, user.clinic, email, password, admin is not None, now,
                   _actor(request, user))  # fmt: skip
@@ -152,28 +149,26 @@ def _change(
 
 @router.post(NURSES + "/{nurse_id}/disable", response_model=None)
 def nurse_disable(
-    request: Request, user: AdminDep, session: SessionDep, now: NowDep, nurse_id: str,
-    csrf_token: CsrfField = None,
+    request: Request, user: AdminDep, _csrf: CsrfChecked, session: SessionDep, now: NowDep,
+    nurse_id: str,
 ) -> Response:  # fmt: skip
     """Disable a nurse: every session and token of theirs stops working at once."""
-    check_csrf(request, csrf_token)
     return _change(request, user, session, now, nurse_id, "disabled")
 
 
 @router.post(NURSES + "/{nurse_id}/enable", response_model=None)
 def nurse_enable(
-    request: Request, user: AdminDep, session: SessionDep, now: NowDep, nurse_id: str,
-    csrf_token: CsrfField = None,
+    request: Request, user: AdminDep, _csrf: CsrfChecked, session: SessionDep, now: NowDep,
+    nurse_id: str,
 ) -> Response:  # fmt: skip
-    check_csrf(request, csrf_token)
     return _change(request, user, session, now, nurse_id, "enabled")
 
 
 @router.post(NURSES + "/{nurse_id}/password", response_model=None)
 def nurse_password(
-    request: Request, user: AdminDep, session: SessionDep, now: NowDep, nurse_id: str,
-    csrf_token: CsrfField = None, password: Text = "",
+    request: Request, user: AdminDep, _csrf: CsrfChecked, session: SessionDep, now: NowDep,
+    nurse_id: str,
+    password: Text = "",
 ) -> Response:  # fmt: skip
     """Set a password the admin typed; signs the nurse out everywhere and lifts a lockout."""
-    check_csrf(request, csrf_token)
     return _change(request, user, session, now, nurse_id, "password", password)

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from markupsafe import Markup
 
+from aftercare.accounts.sessions import ConsoleUser
 from aftercare.care.service import create_patient
 from aftercare.console.patient_forms import (
     EnrolForm,
@@ -19,7 +20,6 @@ from aftercare.console.patient_forms import (
     filled_rows,
     renumber,
 )
-from aftercare.console.session import ConsoleUser
 from aftercare.console.web import ConsoleDep, audit, console_language, render
 from aftercare.deps import NowDep, SessionDep, SettingsDep
 from aftercare.i18n import SUPPORTED_LANGUAGES, _, gettext_for
@@ -27,7 +27,7 @@ from aftercare.patients.qr import qr_svg
 from aftercare.patients.schemas import EnrollmentPublic
 from aftercare.protocols.deps import ProtocolsDep
 from aftercare.protocols.loader import Protocol
-from aftercare.web import check_csrf
+from aftercare.web import CsrfChecked
 
 router = APIRouter(include_in_schema=False)
 
@@ -118,13 +118,13 @@ def enrol(
     request: Request,
     form: Annotated[EnrolForm, Form()],
     user: ConsoleDep,
+    _csrf: CsrfChecked,
     session: SessionDep,
     protocols: ProtocolsDep,
     settings: SettingsDep,
     now: NowDep,
 ) -> Response:
     """Enrol through the same schema and service as `POST /api/v1/patients`."""
-    check_csrf(request, form.csrf_token)
     translate = gettext_for(console_language(request, user)).gettext
     body, errors = enrolment_body(form, translate)
     if body is None:
@@ -135,8 +135,7 @@ def enrol(
         session.rollback()
         errors = renumber(errors_of(error, translate), filled_rows(form))
         return _form_page(request, user, protocols, form, errors)
-    # The service commits the patient; the audit row follows in its own short transaction.
+    # The audit row joins the enrolment's transaction: the patient is never stored unrecorded.
     audit(session, request, user, now, "patient.enrolled", "patient", enrollment.id,
           protocol=body.protocol, prescribed=len(body.prescribed))  # fmt: skip
-    session.commit()
     return show_enrolment(request, user, enrollment.id, body.alias, enrollment)

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Form, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
-from aftercare.console.session import ConsoleUser
+from aftercare.accounts.sessions import ConsoleUser
 from aftercare.console.web import ConsoleDep, console_language
 from aftercare.console.web import render as render_console
 from aftercare.deps import NowDep, SessionDep, client_of
@@ -19,7 +19,7 @@ from aftercare.messages import service
 from aftercare.messages.schemas import MessageCreate, body_problem
 from aftercare.patients.deps import own_patient, still_in_care
 from aftercare.patients.models import Patient
-from aftercare.web import check_csrf, clock
+from aftercare.web import CsrfChecked, clock
 
 router = APIRouter(include_in_schema=False)
 
@@ -66,13 +66,12 @@ def console_write(
     patient_id: uuid.UUID,
     request: Request,
     user: ConsoleDep,
+    _csrf: CsrfChecked,
     session: SessionDep,
     now: NowDep,
-    csrf_token: TextField = None,
     body: TextField = None,
 ) -> Response:
     """Send the patient a message; their phone shows only that a message is waiting."""
-    check_csrf(request, csrf_token)
     patient = still_in_care(own_patient(session, user.nurse, patient_id))
     try:
         message = MessageCreate(body=body or "")

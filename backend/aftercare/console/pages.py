@@ -5,12 +5,17 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request, status
 from fastapi.responses import RedirectResponse, Response
 
+from aftercare.accounts.sessions import (
+    close_every_session,
+    close_session,
+    console_user,
+    open_session,
+)
 from aftercare.accounts.signin import SignInRefused
 from aftercare.accounts.signin import sign_in as sign_in_nurse
-from aftercare.console.session import close_every_session, close_session, console_user, open_session
 from aftercare.console.web import SIGN_IN, ConsoleDep, audit, render
 from aftercare.deps import NowDep, SessionDep, SettingsDep, client_of
-from aftercare.web import CONSOLE_COOKIE, check_csrf
+from aftercare.web import CONSOLE_COOKIE, CsrfChecked
 
 router = APIRouter(include_in_schema=False)
 QUEUE = "/console/queue"
@@ -32,15 +37,14 @@ def sign_in_page(request: Request, timeout: bool = False, signed_out: bool = Fal
 
 @router.post("/console/sign-in", response_model=None)
 def sign_in(
+    _csrf: CsrfChecked,
     request: Request,
-    csrf_token: Annotated[str | None, Form()],
     email: Annotated[str, Form(max_length=254)],
     password: Annotated[str, Form(max_length=1000)],
     session: SessionDep,
     settings: SettingsDep,
     now: NowDep,
 ) -> Response:
-    check_csrf(request, csrf_token)
     try:
         nurse = sign_in_nurse(
             session, settings, email, password, client_of(request), now, "console"
@@ -71,12 +75,11 @@ def _signed_out() -> Response:
 @router.post("/console/sign-out", response_model=None)
 def sign_out(
     request: Request,
-    csrf_token: Annotated[str | None, Form()],
     user: ConsoleDep,
+    _csrf: CsrfChecked,
     session: SessionDep,
     now: NowDep,
 ) -> Response:
-    check_csrf(request, csrf_token)
     close_session(session, user.token_id, now)
     return _signed_out()
 
@@ -84,12 +87,11 @@ def sign_out(
 @router.post("/console/sign-out-everywhere", response_model=None)
 def sign_out_everywhere(
     request: Request,
-    csrf_token: Annotated[str | None, Form()],
     user: ConsoleDep,
+    _csrf: CsrfChecked,
     session: SessionDep,
     now: NowDep,
 ) -> Response:
-    check_csrf(request, csrf_token)
     audit(session, request, user, now, "nurse.signed-out-everywhere", "nurse", user.nurse.id)
     close_every_session(session, user.nurse.id, now)
     return _signed_out()

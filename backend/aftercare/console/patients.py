@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
+from aftercare.accounts.sessions import ConsoleUser
 from aftercare.care.service import reissue_code, reschedule
 from aftercare.checkins.service import mark_seen_by_clinic
 from aftercare.console.enrol import LANGUAGE_NAMES, show_enrolment, zone_names
@@ -25,7 +26,6 @@ from aftercare.console.patient_forms import (
     surgery_change,
 )
 from aftercare.console.patient_view import patient_facts, patient_list
-from aftercare.console.session import ConsoleUser
 from aftercare.console.web import ConsoleDep, audit, console_language, render
 from aftercare.deps import NowDep, SessionDep, SettingsDep
 from aftercare.flags.service import OUTCOMES
@@ -37,7 +37,7 @@ from aftercare.patients.schemas import PatientUpdate
 from aftercare.protocols.deps import ProtocolsDep
 from aftercare.protocols.loader import Protocol
 from aftercare.reminders.service import queue_test
-from aftercare.web import check_csrf
+from aftercare.web import CsrfChecked
 
 router = APIRouter(include_in_schema=False)
 
@@ -126,7 +126,6 @@ def _patient_page(
     audit(session, request, user, now, "patient.viewed", "patient", patient.id)
     # The check-ins on the page were seen: the patient's phone will say so.
     mark_seen_by_clinic(session, [checkin.id for checkin in facts.timeline], now)
-    session.commit()
     return response
 
 
@@ -149,14 +148,13 @@ def patient_page(
 def send_test_reminder(
     patient_id: str,
     request: Request,
-    csrf_token: Annotated[str | None, Form()] = None,
     *,
     user: ConsoleDep,
+    _csrf: CsrfChecked,
     session: SessionDep,
     now: NowDep,
 ) -> Response:
     """A neutral test message through the patient's channels, due at once."""
-    check_csrf(request, csrf_token)
     patient = still_in_care(own_patient(session, user.nurse, patient_id))
     # queue_test records the reminder; this row adds where the nurse asked from.
     audit(session, request, user, now, "patient.test-reminder", "patient", patient.id)
@@ -201,9 +199,8 @@ class _PatientForm:
 
 def _posted(
     request: Request, user: ConsoleUser, session: Session, protocols: dict[str, Protocol],
-    now: datetime, patient_id: str, name: str, form: Inbound, csrf_token: str | None,
+    now: datetime, patient_id: str, name: str, form: Inbound,
 ) -> _PatientForm:  # fmt: skip
-    check_csrf(request, csrf_token)
     patient = still_in_care(own_patient(session, user.nurse, patient_id))
     return _PatientForm(request, user, session, protocols, now, patient, name, form)
 
@@ -214,13 +211,13 @@ def move_surgery(
     request: Request,
     form: Annotated[SurgeryForm, Form()],
     user: ConsoleDep,
+    _csrf: CsrfChecked,
     session: SessionDep,
     protocols: ProtocolsDep,
     now: NowDep,
 ) -> Response:
     """Move the surgery as `PATCH /api/v1/patients/{id}` does: the plan and reminders follow."""
-    page = _posted(request, user, session, protocols, now, patient_id, "surgery", form,
-                   form.csrf_token)  # fmt: skip
+    page = _posted(request, user, session, protocols, now, patient_id, "surgery", form)  # fmt: skip
     changes, errors = surgery_change(form, page.translate)
     if changes is None:
         return page.again(errors)
@@ -237,13 +234,13 @@ def change_contact(
     request: Request,
     form: Annotated[ContactForm, Form()],
     user: ConsoleDep,
+    _csrf: CsrfChecked,
     session: SessionDep,
     protocols: ProtocolsDep,
     now: NowDep,
 ) -> Response:
     """The phone number and how it may be used, as `PATCH /api/v1/patients/{id}` takes them."""
-    page = _posted(request, user, session, protocols, now, patient_id, "contact", form,
-                   form.csrf_token)  # fmt: skip
+    page = _posted(request, user, session, protocols, now, patient_id, "contact", form)  # fmt: skip
     changes, errors = contact_change(form, page.translate)
     if changes is None:
         return page.again(errors)
@@ -258,14 +255,14 @@ def change_followup(
     request: Request,
     form: Annotated[FollowupForm, Form()],
     user: ConsoleDep,
+    _csrf: CsrfChecked,
     session: SessionDep,
     protocols: ProtocolsDep,
     now: NowDep,
 ) -> Response:
     """Book, move or cancel the follow-up visit, as `PATCH /api/v1/patients/{id}` does: the
     reminder the day before and the calendar event follow."""
-    page = _posted(request, user, session, protocols, now, patient_id, "followup", form,
-                   form.csrf_token)  # fmt: skip
+    page = _posted(request, user, session, protocols, now, patient_id, "followup", form)
     changes, errors = followup_change(form, page.patient.timezone, page.translate)
     if changes is None:
         return page.again(errors)
@@ -281,15 +278,14 @@ def change_followup(
 def new_code(
     patient_id: str,
     request: Request,
-    csrf_token: Annotated[str | None, Form()] = None,
     *,
     user: ConsoleDep,
+    _csrf: CsrfChecked,
     session: SessionDep,
     settings: SettingsDep,
     now: NowDep,
 ) -> Response:
     """A new enrolment code while no phone is enrolled; the old code stops working."""
-    check_csrf(request, csrf_token)
     patient = still_in_care(own_patient(session, user.nurse, patient_id))
     if patient.enrolled_at is not None:
         return _back(patient, "already-enrolled")

@@ -20,6 +20,7 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
+from aftercare.accounts.sessions import ConsoleUser
 from aftercare.console.card_words import card_words
 from aftercare.console.flag_cards import (
     PAGE,
@@ -27,7 +28,6 @@ from aftercare.console.flag_cards import (
     queue_counts,
     read_counts,
 )
-from aftercare.console.session import ConsoleUser
 from aftercare.console.web import ConsoleDep, console_language, render
 from aftercare.deps import NowDep, SessionDep, client_of
 from aftercare.flags import service
@@ -35,7 +35,7 @@ from aftercare.flags.schemas import Outcome
 from aftercare.i18n import _, gettext_for
 from aftercare.protocols.deps import ProtocolsDep
 from aftercare.protocols.loader import Protocol
-from aftercare.web import check_csrf
+from aftercare.web import CsrfChecked
 from aftercare.writer import Writer
 
 router = APIRouter(include_in_schema=False)
@@ -216,14 +216,13 @@ def acknowledge(
     flag_id: str,
     request: Request,
     user: ConsoleDep,
+    _csrf: CsrfChecked,
     session: SessionDep,
     protocols: ProtocolsDep,
     now: NowDep,
-    csrf_token: Annotated[str | None, Form()] = None,
     next: Annotated[str | None, Form()] = None,
 ) -> Response:
     """Say a nurse is on it; then back to the page the form was on."""
-    check_csrf(request, csrf_token)
     return _act_on_card(request, user, session, protocols, now, [flag_id], "acknowledge",
                         _back_to(next))  # fmt: skip
 
@@ -233,16 +232,15 @@ def resolve(
     flag_id: str,
     request: Request,
     user: ConsoleDep,
+    _csrf: CsrfChecked,
     session: SessionDep,
     protocols: ProtocolsDep,
     now: NowDep,
-    csrf_token: Annotated[str | None, Form()] = None,
     next: Annotated[str | None, Form()] = None,
     outcome: Annotated[str | None, Form()] = None,
     note: Annotated[str | None, Form()] = None,
 ) -> Response:
     """Close a flag with what was done (an outcome) and an optional note."""
-    check_csrf(request, csrf_token)
     problem, chosen, text = _resolution(request, user, outcome, note)
     if problem is not None:
         return _queue_with(request, user, session, protocols, now, 422, problem)
@@ -298,15 +296,14 @@ def _act_on_card(
 def acknowledge_card(
     request: Request,
     user: ConsoleDep,
+    _csrf: CsrfChecked,
     session: SessionDep,
     protocols: ProtocolsDep,
     now: NowDep,
-    csrf_token: Annotated[str | None, Form()] = None,
     next: Annotated[str | None, Form()] = None,
     flag_id: Annotated[list[str] | None, Form()] = None,
 ) -> Response:
     """Acknowledge every flag a patient's card showed."""
-    check_csrf(request, csrf_token)
     return _act_on_card(request, user, session, protocols, now, flag_id or [], "acknowledge",
                         _back_to(next))  # fmt: skip
 
@@ -315,17 +312,16 @@ def acknowledge_card(
 def resolve_card(
     request: Request,
     user: ConsoleDep,
+    _csrf: CsrfChecked,
     session: SessionDep,
     protocols: ProtocolsDep,
     now: NowDep,
-    csrf_token: Annotated[str | None, Form()] = None,
     next: Annotated[str | None, Form()] = None,
     flag_id: Annotated[list[str] | None, Form()] = None,
     outcome: Annotated[str | None, Form()] = None,
     note: Annotated[str | None, Form()] = None,
 ) -> Response:
     """Resolve every flag a patient's card showed, with one outcome and note for all."""
-    check_csrf(request, csrf_token)
     problem, chosen, text = _resolution(request, user, outcome, note)
     if problem is not None:
         return _queue_with(request, user, session, protocols, now, 422, problem)

@@ -7,7 +7,6 @@ from fastapi import APIRouter, Request, status
 from fastapi.responses import Response
 
 from aftercare.console.bars import bar_chart, row_chart
-from aftercare.console.reporting import DEFAULT_WEEKS, MAX_WEEKS, Report, clinic_report, csv_rows
 from aftercare.console.web import ConsoleDep, audit, console_language, render
 from aftercare.deps import NowDep, SessionDep
 from aftercare.flags.rules import rule_label
@@ -15,6 +14,7 @@ from aftercare.i18n import gettext_for
 from aftercare.protocols.deps import ProtocolsDep
 from aftercare.protocols.loader import Protocol
 from aftercare.protocols.schema import RuleSpec
+from aftercare.reports.monthly import DEFAULT_WEEKS, MAX_WEEKS, Report, clinic_report, csv_rows
 
 router = APIRouter(include_in_schema=False)
 
@@ -84,7 +84,6 @@ def report_page(
                       invalid="weeks", weeks=weeks, max_weeks=MAX_WEEKS)  # fmt: skip
     report = clinic_report(session, user.clinic, now, count)
     audit(session, request, user, now, "report.viewed", "clinic", user.clinic.id, weeks=count)
-    session.commit()
     language = console_language(request, user)
     labels = reason_labels(report.codes, protocols, language)
     charts = _charts(report, language, labels)
@@ -109,7 +108,6 @@ def report_csv(
                       invalid="weeks", weeks=weeks, max_weeks=MAX_WEEKS)  # fmt: skip
     report = clinic_report(session, user.clinic, now, count)
     audit(session, request, user, now, "report.exported", "clinic", user.clinic.id, weeks=count)
-    session.commit()
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(["week", "measure", "value"])

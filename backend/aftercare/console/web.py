@@ -5,8 +5,8 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.responses import HTMLResponse
 
+from aftercare.accounts.sessions import ConsoleUser, console_user
 from aftercare.audit.service import record
-from aftercare.console.session import ConsoleUser, console_user
 from aftercare.deps import NowDep, SessionDep, client_of
 from aftercare.messages.service import unread_for_clinic
 from aftercare.web import (

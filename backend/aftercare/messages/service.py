@@ -112,7 +112,7 @@ def read_by_nurse(
     entries = _mark_read(session, _entries(session, patient.id, with_nurses=True), "patient", now)
     record(session, now, patient.clinic_id, "nurse", nurse_id, VIEWED, "patient", patient.id,
            client=client)  # fmt: skip
-    session.commit()
+    session.flush()
     return entries
 
 
@@ -123,7 +123,7 @@ def read_by_patient(
     entries = _entries(session, patient.id, with_nurses=False)
     if mark:
         entries = _mark_read(session, entries, "nurse", now)
-        session.commit()
+        session.flush()
     return entries
 
 
@@ -169,7 +169,7 @@ def send_by_nurse(
     record(session, now, patient.clinic_id, "nurse", nurse_id, SENT, "patient", patient.id,
            client=client, message=str(message.id))  # fmt: skip
     entry = _entry(message)
-    session.commit()
+    session.flush()
     return entry
 
 
@@ -204,7 +204,7 @@ def send_by_patient(
     record(session, now, patient.clinic_id, "patient", patient.id, SENT, "patient", patient.id,
            client=client, message=str(message.id))  # fmt: skip
     try:
-        session.commit()
+        session.flush()
     except IntegrityError:
         # The same reply, sent twice at once (a double tap while the queue replays).
         session.rollback()

@@ -54,7 +54,7 @@ def spend_code(
     token = issue_token(
         session, now, timedelta(days=settings.patient_token_days), patient_id=patient_id
     )
-    session.commit()
+    session.flush()
     return patient_id, token
 
 

@@ -10,9 +10,9 @@ answer as JSON.
 import uuid
 from datetime import UTC, datetime
 from functools import partial
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Form, Request, status
+from fastapi import APIRouter, Request, status
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlmodel import Session
@@ -32,7 +32,7 @@ from aftercare.patients.models import Patient
 from aftercare.phone.shell import PhoneDep, render, to_landing
 from aftercare.protocols.deps import ProtocolsDep
 from aftercare.settings import Settings
-from aftercare.web import SESSION_COOKIE, check_csrf, page_context
+from aftercare.web import SESSION_COOKIE, CsrfChecked, page_context
 from aftercare.writer import Writer
 
 router = APIRouter(include_in_schema=False)
@@ -84,10 +84,13 @@ def _body_of(form: dict[str, str], now: datetime) -> dict[str, object]:
 
 @router.post("/checkin", response_model=None)
 async def checkin_submit(
-    request: Request, protocols: ProtocolsDep, settings: SettingsDep, now: NowDep
+    _csrf: CsrfChecked,
+    request: Request,
+    protocols: ProtocolsDep,
+    settings: SettingsDep,
+    now: NowDep,
 ) -> Response:
     form = {key: str(value) for key, value in (await request.form()).items()}
-    check_csrf(request, form.get("csrf_token"))
     replayed = "application/json" in request.headers.get("accept", "")
     token = request.cookies.get(SESSION_COOKIE)
     writer: Writer = request.app.state.writer
@@ -176,12 +179,11 @@ def answer_seen(
     checkin_id: uuid.UUID,
     request: Request,
     phone: PhoneDep,
+    _csrf: CsrfChecked,
     session: SessionDep,
     now: NowDep,
-    csrf_token: Annotated[str | None, Form()] = None,
 ) -> Response:
     """The patient has read an answer that Today was keeping for them."""
-    check_csrf(request, csrf_token)
     patient, _clinic = phone
     mark_seen(session, patient, checkin_id, now)
     return RedirectResponse("/today", status.HTTP_303_SEE_OTHER)

@@ -1,9 +1,8 @@
 """Warning signs, and the patient's own data: download it, or erase it."""
 
 import json
-from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from aftercare.deps import NowDep, SessionDep, SettingsDep
@@ -11,7 +10,7 @@ from aftercare.phone.shell import DEFAULT_APP_NAME, PhoneDep, own_page, render
 from aftercare.plans.engine import in_language
 from aftercare.privacy.service import erase_patient, export_bundle
 from aftercare.protocols.deps import ProtocolsDep
-from aftercare.web import SESSION_COOKIE, check_csrf, page_context
+from aftercare.web import SESSION_COOKIE, CsrfChecked, page_context
 
 router = APIRouter(include_in_schema=False)
 WARNING_SIGNS_ITEM = "warning-signs"
@@ -76,12 +75,11 @@ def privacy_delete(request: Request, phone: PhoneDep, settings: SettingsDep) -> 
 def privacy_delete_submit(
     request: Request,
     phone: PhoneDep,
-    csrf_token: Annotated[str | None, Form()],
+    _csrf: CsrfChecked,
     session: SessionDep,
     settings: SettingsDep,
     now: NowDep,
 ) -> Response:
-    check_csrf(request, csrf_token)
     patient, _clinic = phone
     language = patient.language
     erase_patient(session, patient, now)

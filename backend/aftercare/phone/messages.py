@@ -20,7 +20,7 @@ from aftercare.patients.models import Patient
 from aftercare.phone.pages import phone_time
 from aftercare.phone.shell import PhoneDep, render
 from aftercare.settings import Settings
-from aftercare.web import check_csrf, clock, page_context
+from aftercare.web import CsrfChecked, clock, page_context
 
 router = APIRouter(include_in_schema=False)
 
@@ -77,16 +77,15 @@ def patient_messages(
 def patient_reply(
     request: Request,
     phone: PhoneDep,
+    _csrf: CsrfChecked,
     session: SessionDep,
     settings: SettingsDep,
     now: NowDep,
-    csrf_token: TextField = None,
     reply_id: Annotated[str | None, Form(alias="id")] = None,
     body: TextField = None,
     written_at: Annotated[str, Form(max_length=40)] = "",
 ) -> Response:
     """A reply from the no-JavaScript form, or replayed by the service worker once online."""
-    check_csrf(request, csrf_token)
     patient, clinic = phone
     replayed = "application/json" in request.headers.get("accept", "")
     message_id = _client_id(reply_id)

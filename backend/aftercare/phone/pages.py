@@ -24,7 +24,7 @@ from aftercare.phone.shell import (
 )
 from aftercare.plans.service import plan_of, recovery_day, set_done
 from aftercare.protocols.deps import ProtocolsDep
-from aftercare.web import SESSION_COOKIE, browser_language, check_csrf, page_context
+from aftercare.web import SESSION_COOKIE, CsrfChecked, browser_language, page_context
 
 router = APIRouter(include_in_schema=False)
 
@@ -64,15 +64,14 @@ def start_qr(code: str, request: Request, settings: SettingsDep) -> Response:
 
 @router.post("/start/{code}", response_model=None)
 def start_submit(
+    _csrf: CsrfChecked,
     code: str,
     request: Request,
-    csrf_token: Annotated[str | None, Form()],
     session: SessionDep,
     settings: SettingsDep,
     now: NowDep,
     client: ClientDep,
 ) -> Response:
-    check_csrf(request, csrf_token)
     lang = browser_language(request)
     # Counted per address only: a code is never locked, so one address trying codes
     # never stops another's valid code from working.
@@ -136,9 +135,9 @@ def today(
 def tick(
     request: Request,
     phone: PhoneDep,
+    _csrf: CsrfChecked,
     session: SessionDep,
     now: NowDep,
-    csrf_token: Annotated[str | None, Form()] = None,
     item: Annotated[str, Form(max_length=100)] = "",
     done: Annotated[str, Form(max_length=1)] = "",
     at: Annotated[str, Form(max_length=40)] = "",
@@ -150,7 +149,6 @@ def tick(
     the service worker keeps it and sends it later. Sending it twice is
     harmless: the last state wins.
     """
-    check_csrf(request, csrf_token)
     patient, _clinic = phone
     ticked = set_done(session, patient, item, done == "1", phone_time(at, patient, now))
     if not ticked:

@@ -3,7 +3,7 @@
 import re
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Header, Request, status
+from fastapi import APIRouter, Form, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field, ValidationError
@@ -18,7 +18,7 @@ from aftercare.reminders.endpoint_check import require_public_endpoint
 from aftercare.reminders.schemas import MeUpdate, PushSubscriptionCreate
 from aftercare.reminders.service import queue_test, subscribe, unsubscribe
 from aftercare.settings import Settings
-from aftercare.web import check_csrf, page_context
+from aftercare.web import CsrfChecked, page_context
 
 router = APIRouter(include_in_schema=False)
 
@@ -81,15 +81,14 @@ def settings_page(request: Request, phone: PhoneDep, settings: SettingsDep) -> R
 def settings_submit(
     request: Request,
     phone: PhoneDep,
+    _csrf: CsrfChecked,
     session: SessionDep,
     settings: SettingsDep,
     now: NowDep,
-    csrf_token: Annotated[str | None, Form()] = None,
     language: Annotated[str, Form()] = "",
     channels: Annotated[list[str], Form()] = [],  # noqa: B006 (FastAPI copies it)
     email: Annotated[str, Form()] = "",
 ) -> Response:
-    check_csrf(request, csrf_token)
     patient, clinic = phone
     app_name = clinic.app_name
     kept = [c for c in patient.channels if c == "push"]
@@ -112,10 +111,10 @@ def settings_submit(
 def settings_phone(
     request: Request,
     phone: PhoneDep,
+    _csrf: CsrfChecked,
     session: SessionDep,
     settings: SettingsDep,
     now: NowDep,
-    csrf_token: Annotated[str | None, Form()] = None,
     number: Annotated[str, Form()] = "",
     safe: Annotated[str | None, Form()] = None,
     message: Annotated[str | None, Form()] = None,
@@ -123,7 +122,6 @@ def settings_phone(
     remove: Annotated[str | None, Form()] = None,
 ) -> Response:
     """The patient's own number for the clinic, and how it may be used; or none."""
-    check_csrf(request, csrf_token)
     patient, clinic = phone
     typed = {"phone": number, "safe": safe is not None, "message": message is not None,
              "best_time": best_time}  # fmt: skip
@@ -157,16 +155,15 @@ def _clock_field(raw: str) -> str:
 def settings_hours(
     request: Request,
     phone: PhoneDep,
+    _csrf: CsrfChecked,
     session: SessionDep,
     settings: SettingsDep,
     protocols: ProtocolsDep,
     now: NowDep,
-    csrf_token: Annotated[str | None, Form()] = None,
     wake_time: Annotated[str, Form()] = "",
     sleep_time: Annotated[str, Form()] = "",
 ) -> Response:
     """New waking hours: the plan's times and the waiting reminders move, as a nurse's change."""
-    check_csrf(request, csrf_token)
     patient, clinic = phone
     translate = gettext_for(patient.language).gettext
     form = {"wake_time": _clock_field(wake_time), "sleep_time": _clock_field(sleep_time)}
@@ -195,15 +192,14 @@ class PushOff(BaseModel):
 
 @router.post("/settings/push", response_model=None)
 def settings_push(
+    _csrf: CsrfChecked,
     request: Request,
     subscription: PushSubscriptionCreate,
     session: SessionDep,
     now: NowDep,
     settings: SettingsDep,
-    x_csrf_token: Annotated[str | None, Header()] = None,
 ) -> Response:
     """Keep this phone's push subscription (the page's script sends it as JSON)."""
-    check_csrf(request, x_csrf_token)
     found = signed_in(request, session, now)
     if found is None:
         return Response(status_code=status.HTTP_401_UNAUTHORIZED)
@@ -214,13 +210,12 @@ def settings_push(
 
 @router.post("/settings/push/off", response_model=None)
 def settings_push_off(
+    _csrf: CsrfChecked,
     request: Request,
     body: PushOff,
     session: SessionDep,
     now: NowDep,
-    x_csrf_token: Annotated[str | None, Header()] = None,
 ) -> Response:
-    check_csrf(request, x_csrf_token)
     found = signed_in(request, session, now)
     if found is None:
         return Response(status_code=status.HTTP_401_UNAUTHORIZED)
@@ -232,12 +227,11 @@ def settings_push_off(
 def settings_test(
     request: Request,
     phone: PhoneDep,
+    _csrf: CsrfChecked,
     session: SessionDep,
     settings: SettingsDep,
     now: NowDep,
-    csrf_token: Annotated[str | None, Form()] = None,
 ) -> Response:
-    check_csrf(request, csrf_token)
     patient, clinic = phone
     sent_to = queue_test(session, patient, now, "patient", patient.id)
     return _settings_page(request, settings, patient, clinic.app_name, sent_to=sent_to)

@@ -163,7 +163,7 @@ def set_done(
     elif not done:
         item.done_at = None
     session.add(item)
-    session.commit()
+    session.flush()
     return True
 
 

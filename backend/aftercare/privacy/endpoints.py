@@ -27,7 +27,6 @@ def export_my_data(
     bundle = service.export_bundle(session, patient, clinic, now)
     record(session, now, clinic.id, "patient", patient.id, "patient.exported", "patient",
            patient.id, client=client, via="api")  # fmt: skip
-    session.commit()
     return JSONResponse(
         bundle,
         media_type=FHIR_JSON,

@@ -96,6 +96,8 @@ def erase_patient(session: Session, patient: Patient, now: datetime) -> bool:
     forget_audit_details(session, clinic_id, enrolled_from, patient_id, checkin_ids, flag_ids)
     session.exec(delete(Patient).where(col(Patient.id) == patient_id))
     record(session, now, clinic_id, "patient", patient_id, "patient.erased", "patient", patient_id)
+    # Committed here, not at the end of the request: SQLite's log can be emptied of the
+    # erased rows only once their deletion is committed (docs/architecture.md).
     session.commit()
     forget_deleted_pages(session)
     return True

@@ -56,7 +56,7 @@ def subscribe(
         session.add(patient)
         session.flush()
         rebuild(session, patient, now)
-    session.commit()
+    session.flush()
 
 
 def subscribe_nurse(
@@ -71,7 +71,7 @@ def subscribe_nurse(
     row.p256dh, row.auth = subscription.keys.p256dh, subscription.keys.auth
     row.retired_at, row.created_at = None, now
     session.add(row)
-    session.commit()
+    session.flush()
 
 
 def unsubscribe_nurse(session: Session, nurse_id: uuid.UUID, endpoint: str) -> None:
@@ -81,7 +81,7 @@ def unsubscribe_nurse(session: Session, nurse_id: uuid.UUID, endpoint: str) -> N
         )
     ):
         session.delete(row)
-    session.commit()
+    session.flush()
 
 
 def unsubscribe(session: Session, patient: Patient, endpoint: str, now: datetime) -> None:
@@ -104,7 +104,7 @@ def unsubscribe(session: Session, patient: Patient, endpoint: str, now: datetime
         session.add(patient)
         session.flush()
         rebuild(session, patient, now)
-    session.commit()
+    session.flush()
 
 
 TESTS_PER_WINDOW = 5
@@ -133,7 +133,7 @@ def queue_test(
     at_human_pace(tests, TESTS_PER_WINDOW, TEST_WINDOW)
     queue_now(session, patient, "test", now, tag=f"test-{now.timestamp():.0f}")
     record(session, now, patient.clinic_id, actor, actor_id, "reminder.test", "patient", patient.id)
-    session.commit()
+    session.flush()
     channels = sending_channels(patient)
     if "push" in channels and not _has_live_subscription(session, patient):
         channels.remove("push")
@@ -193,7 +193,7 @@ def mark_seen(session: Session, patient: Patient, reminder_id: int, now: datetim
         .where(col(Reminder.id) == reminder_id, col(Reminder.patient_id) == patient.id)
         .values(seen_at=now)
     )
-    session.commit()
+    session.flush()
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 

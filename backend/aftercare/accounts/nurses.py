@@ -14,9 +14,9 @@ from sqlmodel import Session, col, select
 from aftercare.accounts.models import Clinic, Nurse
 from aftercare.accounts.security import hash_password
 from aftercare.accounts.service import NurseExists, create_nurse, normalise_email
+from aftercare.accounts.sessions import close_every_session
 from aftercare.accounts.signin import unlock
 from aftercare.audit.service import record
-from aftercare.console.session import close_every_session
 from aftercare.i18n import _
 
 MIN_PASSWORD = 12
@@ -100,7 +100,7 @@ def add_nurse(
     except NurseExists:
         raise NurseProblem("email", _("A nurse with this e-mail address already exists.")) from None
     _record(session, now, actor, nurse, "nurse.created", admin=is_admin)
-    session.commit()
+    session.flush()
     return nurse
 
 
@@ -112,7 +112,7 @@ def set_active(session: Session, nurse: Nurse, active: bool, now: datetime, acto
     session.add(nurse)
     _record(session, now, actor, nurse, "nurse.disabled" if not active else "nurse.enabled")
     if active:
-        session.commit()
+        session.flush()
     else:
         # Commits the change and the audit row together with the revocation.
         close_every_session(session, nurse.id, now)
@@ -121,7 +121,7 @@ def set_active(session: Session, nurse: Nurse, active: bool, now: datetime, acto
 def reset_password(
     session: Session, nurse: Nurse, password: str, now: datetime, actor: Actor
 ) -> None:
-    """Set a new password, sign the nurse out everywhere and lift a lockout; commits."""
+    """Set a new password, sign the nurse out everywhere and lift a lockout; the caller commits."""
     if problem := password_problem(password):
         raise NurseProblem("password", problem)
     nurse.password_hash = hash_password(password)

@@ -30,7 +30,7 @@ class ConsoleUser:
 
 def open_session(session: Session, nurse: Nurse, now: datetime) -> str:
     token = issue_token(session, now, CONSOLE_LIFETIME, nurse_id=nurse.id, kind="console")
-    session.commit()
+    session.flush()
     return token
 
 
@@ -66,14 +66,14 @@ def console_user(
     if touch and now - last > TOUCH_EVERY:
         access.last_used_at = now
         session.add(access)
-        session.commit()
+        session.flush()
     assert access.id is not None
     return ConsoleUser(nurse=nurse, clinic=clinic, token_id=access.id)
 
 
 def close_session(session: Session, token_id: int, now: datetime) -> None:
     session.exec(update(AccessToken).where(col(AccessToken.id) == token_id).values(revoked_at=now))
-    session.commit()
+    session.flush()
 
 
 def close_every_session(session: Session, nurse_id: uuid.UUID, now: datetime) -> int:
@@ -83,5 +83,5 @@ def close_every_session(session: Session, nurse_id: uuid.UUID, now: datetime) ->
         .where(col(AccessToken.nurse_id) == nurse_id, col(AccessToken.revoked_at).is_(None))
         .values(revoked_at=now)
     )
-    session.commit()
+    session.flush()
     return int(result.rowcount or 0)
