@@ -12,7 +12,7 @@ from fastapi import FastAPI, HTTPException
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, event, func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from aftercare.audit.models import AuditEvent
 from aftercare.audit.service import record
@@ -25,8 +25,8 @@ from tests.factories import Factory
 
 def _audit_rows(engine: Engine, action: str) -> int:
     with Session(engine) as session:
-        query = select(func.count()).select_from(AuditEvent).where(AuditEvent.action == action)
-        return session.execute(query).scalar_one()
+        query = select(func.count()).select_from(AuditEvent).where(col(AuditEvent.action) == action)
+        return int(session.execute(query).scalar_one())
 
 
 @pytest.fixture
