@@ -31,7 +31,7 @@ from aftercare.console.pages import router as console_router
 from aftercare.console.patients import router as console_patients
 from aftercare.console.queue import router as console_queue
 from aftercare.console.report import router as console_report
-from aftercare.db import make_engine
+from aftercare.db import make_engine, session_factory
 from aftercare.flags.endpoints import router as flags_router
 from aftercare.guards import (
     SECURITY_HEADERS,
@@ -138,7 +138,9 @@ def create_app(
             log.info("background jobs: not in this process (aftercare worker runs them)")
         else:
             dispatcher = make_dispatcher(engine, writer, settings, vapid.get(), checked_in_on)
-            take_down = add_jobs(scheduler, engine, writer, protocols, dispatcher, settings)
+            take_down = add_jobs(
+                scheduler, session_factory(engine), writer, protocols, dispatcher, settings
+            )
             scheduler.start()
         _app.state.scheduler = scheduler  # None without jobs; tests look at its jobs
         yield

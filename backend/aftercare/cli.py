@@ -111,7 +111,7 @@ def worker() -> None:
     from apscheduler.schedulers.blocking import BlockingScheduler
 
     from aftercare.checkins.service import checked_in_on
-    from aftercare.db import make_engine
+    from aftercare.db import make_engine, session_factory
     from aftercare.reminders.runtime import load_vapid, make_dispatcher
     from aftercare.scheduler import add_jobs
     from aftercare.writer import make_writer
@@ -124,7 +124,9 @@ def worker() -> None:
     writer = make_writer(engine)
     dispatcher = make_dispatcher(engine, writer, settings, load_vapid(engine), checked_in_on)
     scheduler = BlockingScheduler(timezone=UTC)
-    take_down = add_jobs(scheduler, engine, writer, protocols, dispatcher, settings)
+    take_down = add_jobs(
+        scheduler, session_factory(engine), writer, protocols, dispatcher, settings
+    )
     signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=False))
     typer.echo(f"Dispatching every {settings.dispatch_interval_s:g} s as {dispatcher.name}.")
     try:

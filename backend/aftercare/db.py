@@ -1,6 +1,6 @@
 """One way to the database: an engine per process, a session per request or job."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -55,6 +55,18 @@ def make_engine(url: str, pool_size: int = 10, max_overflow: int = 20) -> Engine
         max_overflow=max_overflow,
         hide_parameters=True,
     )
+
+
+# What a background job is given to read with: a new session each call, used as a
+# context manager (`with sessions() as session:`); its writes go through the writer.
+Sessions = Callable[[], Session]
+
+
+def session_factory(engine: Engine) -> Sessions:
+    def new_session() -> Session:
+        return Session(engine)
+
+    return new_session
 
 
 @contextmanager

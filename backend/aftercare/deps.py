@@ -16,6 +16,7 @@ from sqlalchemy.orm import ORMExecuteState, UOWTransaction
 from sqlmodel import Session
 
 from aftercare.settings import Settings
+from aftercare.writer import Writer
 
 # Plain values come from `async def` dependencies: FastAPI would run a plain
 # `def` in its thread pool, a hop that costs more than the work.
@@ -29,6 +30,12 @@ async def get_settings_dep(request: Request) -> Settings:
 async def get_engine(request: Request) -> Engine:
     engine: Engine = request.app.state.engine
     return engine
+
+
+async def get_writer(request: Request) -> Writer:
+    """The single writer (`writer.py`): the door of the hot writes, a job at a time."""
+    writer: Writer = request.app.state.writer
+    return writer
 
 
 async def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> AsyncIterator[Session]:
@@ -79,13 +86,21 @@ async def unit_of_work(
     (`scope="function"`), so a client told "done" can rely on it. A route that raises
     (a 4xx included) commits nothing. The commit waits on the disk (SQLite's fsync) or
     the network (PostgreSQL), so it runs in the thread pool, shielded: a closed tab
-    does not leave it half done. The session itself is closed after the answer is sent,
-    so that a streamed CSV can still read through it."""
+    does not leave it half done. A route that wrote nothing ends its read transaction
+    here; the session itself is closed after the answer is sent."""
     yield session
     if has_writes(session):
         with anyio.CancelScope(shield=True):
             await run_in_threadpool(session.commit)
         session.info[_WROTE] = False
+    elif session.in_transaction():
+        # Nothing to keep: the connection goes back to the pool now, not when a long
+        # answer (the queue's event stream, a CSV) has been sent.
+        if session.get_bind().dialect.name == "sqlite":
+            session.rollback()
+        else:
+            with anyio.CancelScope(shield=True):
+                await run_in_threadpool(session.rollback)
 
 
 async def get_now() -> datetime:
@@ -131,6 +146,8 @@ async def client_address(request: Request) -> str:
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 # Every route's session is its unit of work; routes never commit.
+EngineDep = Annotated[Engine, Depends(get_engine)]
+WriterDep = Annotated[Writer, Depends(get_writer)]
 SessionDep = Annotated[Session, Depends(unit_of_work, scope="function")]
 NowDep = Annotated[datetime, Depends(get_now)]
 ClientDep = Annotated[str, Depends(client_address)]

@@ -12,9 +12,9 @@ from typing import Any
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.base import BaseScheduler
-from sqlalchemy import Engine
 
 from aftercare.checkins.tasks import raise_silence_flags
+from aftercare.db import Sessions
 from aftercare.flags.tasks import SWEEP_EVERY, escalate_red_flags
 from aftercare.privacy import retention
 from aftercare.protocols.loader import Protocol
@@ -63,7 +63,7 @@ class _Bell:
 
 def add_jobs(
     scheduler: BaseScheduler,
-    engine: Engine,
+    sessions: Sessions,
     writer: Writer,
     protocols: dict[str, Protocol],
     dispatcher: Dispatcher,
@@ -79,15 +79,15 @@ def add_jobs(
 
     bell = _Bell(scheduler, dispatcher)
     every(settings.dispatch_interval_s, bell.JOB, bell.sweep)
-    every(60, "escalate-red-flags", lambda: escalate_red_flags(engine, writer, _now()))
+    every(60, "escalate-red-flags", lambda: escalate_red_flags(sessions, writer, _now()))
     every(
         SWEEP_EVERY.total_seconds(),
         "silence-flags",
-        lambda: raise_silence_flags(engine, writer, protocols, _now()),
+        lambda: raise_silence_flags(sessions, writer, protocols, _now()),
     )
     every(
         retention.SWEEP_EVERY.total_seconds(),
         "anonymise-patients",
-        lambda: retention.anonymise_due_patients(engine, writer, _now()),
+        lambda: retention.anonymise_due_patients(sessions, writer, _now()),
     )
     return bell.take_down

@@ -7,6 +7,7 @@ import time_machine
 from sqlmodel import Session, col, select
 
 from aftercare.checkins.tasks import raise_silence_flags
+from aftercare.db import session_factory
 from aftercare.flags.models import Flag
 from aftercare.writer import make_writer
 
@@ -18,7 +19,7 @@ def sweep(engine, protocols):
     writer = make_writer(engine)
 
     def run(at: datetime) -> int:
-        return raise_silence_flags(engine, writer, protocols, at)
+        return raise_silence_flags(session_factory(engine), writer, protocols, at)
 
     yield run
     writer.close()
@@ -94,7 +95,11 @@ def test_two_sweeps_at_once_raise_one_flag(engine, protocols, patient):
     writers = [make_writer(engine) for _ in range(4)]
     at = SURGERY + timedelta(hours=50)
     with ThreadPoolExecutor(4) as pool:
-        raised = list(pool.map(lambda w: raise_silence_flags(engine, w, protocols, at), writers))
+        raised = list(
+            pool.map(
+                lambda w: raise_silence_flags(session_factory(engine), w, protocols, at), writers
+            )
+        )
     for writer in writers:
         writer.close()
     assert sum(raised) == 1 and len(_flags(engine)) == 1

@@ -8,6 +8,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from aftercare.accounts.models import Nurse
+from aftercare.db import session_factory
 from aftercare.flags.tasks import escalate_red_flags
 from aftercare.reminders.models import Reminder
 from aftercare.writer import make_writer
@@ -19,7 +20,7 @@ RED_AT = datetime(2027, 3, 27, 9, 0, tzinfo=UTC)
 @pytest.fixture
 def escalate(engine):
     writer = make_writer(engine)
-    yield lambda at: escalate_red_flags(engine, writer, at)
+    yield lambda at: escalate_red_flags(session_factory(engine), writer, at)
     writer.close()
 
 

@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlmodel import Session
 
+from aftercare.db import session_factory
 from aftercare.patients.models import Patient
 from aftercare.patients.schemas import check_phone
 from aftercare.privacy.retention import anonymise_due_patients
@@ -150,7 +151,7 @@ def test_anonymising_the_patient_takes_the_number(client, factory, engine):
     enrolment = factory.enrolment(nurse, **CONTACT)
     years_later = datetime(2027, 3, 26, tzinfo=UTC) + timedelta(days=3650)
     writer = client.app.state.writer  # the app's own: on SQLite, every write goes through it
-    assert anonymise_due_patients(engine, writer, years_later) == 1
+    assert anonymise_due_patients(session_factory(engine), writer, years_later) == 1
     with Session(engine) as session:
         patient = session.get(Patient, uuid.UUID(enrolment.id))
         assert patient is not None and patient.anonymised_at is not None

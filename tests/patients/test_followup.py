@@ -11,6 +11,7 @@ import time_machine
 from icalendar import Calendar
 from sqlmodel import Session, col, select, update
 
+from aftercare.db import session_factory
 from aftercare.patients.models import Patient
 from aftercare.privacy.retention import anonymise_due_patients
 from aftercare.reminders.models import Reminder
@@ -285,6 +286,8 @@ def test_anonymising_the_patient_takes_the_visit(client, factory, engine):
     nurse, enrolment, _ = _enrol(factory)
     _book(client, nurse, enrolment, followup_at=VISIT, followup_place=PLACE)
     years_later = datetime(2027, 3, 26, tzinfo=UTC) + timedelta(days=3650)
-    assert anonymise_due_patients(engine, client.app.state.writer, years_later) == 1
+    assert (
+        anonymise_due_patients(session_factory(engine), client.app.state.writer, years_later) == 1
+    )
     patient = _patient(engine, enrolment)
     assert (patient.followup_at, patient.followup_place) == (None, None)

@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 
 from aftercare.app import create_app
 from aftercare.audit.models import AuditEvent
-from aftercare.db import make_engine
+from aftercare.db import make_engine, session_factory
 from aftercare.patients.models import Patient
 from aftercare.privacy.retention import anonymise_due_patients, is_due, plan_ends_at
 from aftercare.reminders.models import PushSubscription, Reminder
@@ -163,12 +163,14 @@ def test_a_patient_past_retention_is_anonymised_and_the_report_counts_stay_the_s
         report_before = _report(console)
         assert ",checkins_done,1" in report_before and "flags:heavy-bleeding,1" in report_before
 
-        assert anonymise_due_patients(engine, writer, now) == 1
+        assert anonymise_due_patients(session_factory(engine), writer, now) == 1
 
         assert _report(console) == report_before
         after = _nurse_view(client, nurse, old)
         assert _nurse_view(client, nurse, recent) == before[recent.id], "not due yet: untouched"
-        assert anonymise_due_patients(engine, writer, now) == 0, "twice changes nothing"
+        assert anonymise_due_patients(session_factory(engine), writer, now) == 0, (
+            "twice changes nothing"
+        )
         assert _nurse_view(client, nurse, old) == after
         assert _report(console) == report_before
 
@@ -238,13 +240,13 @@ def test_the_clinic_setting_moves_the_limit(
     assert 'name="retention_days"' in page.text and 'value="90"' in page.text
     assert "removed for good" in page.text
 
-    assert anonymise_due_patients(engine, writer, datetime.now(UTC)) == 0
+    assert anonymise_due_patients(session_factory(engine), writer, datetime.now(UTC)) == 0
     assert client.get("/api/v1/me/plan", headers=phone.headers).status_code == 200
 
     form = {**_clinic_form(admin), "retention_days": "30"}
     assert admin.post("/console/clinic", **form).status_code == 303
     assert 'value="30"' in admin.client.get("/console/clinic").text
-    assert anonymise_due_patients(engine, writer, datetime.now(UTC)) == 1
+    assert anonymise_due_patients(session_factory(engine), writer, datetime.now(UTC)) == 1
     assert client.get("/api/v1/me/plan", headers=phone.headers).status_code == 401
     event = [e for e in _audit(engine) if e.action == "patient.anonymised"][-1]
     assert event.detail == {"retention_days": 30}
@@ -301,9 +303,14 @@ def test_the_job_anonymises_exactly_once_the_retention_after_the_plans_end_has_p
         ends.append(plan_ends_at(surgery, patient["timezone"], patient["days"]))
     ends.sort()
     retention = timedelta(days=DEFAULT_RETENTION)
-    assert anonymise_due_patients(engine, writer, ends[0] + retention) == 0
+    assert anonymise_due_patients(session_factory(engine), writer, ends[0] + retention) == 0
     for count, end in enumerate(ends, start=1):
-        assert anonymise_due_patients(engine, writer, end + retention + timedelta(seconds=1)) == 1
+        assert (
+            anonymise_due_patients(
+                session_factory(engine), writer, end + retention + timedelta(seconds=1)
+            )
+            == 1
+        )
         listing = client.get("/api/v1/patients", headers=nurse.headers).json()["items"]
         assert sum(p["alias"] == "—" for p in listing) == count
 
@@ -329,7 +336,7 @@ def test_no_copy_of_the_words_remains_in_the_sqlite_files_after_anonymising(
 
         assert readable() == list(secrets), "the words are in the files before"
         writer = client.app.state.writer  # type: ignore[attr-defined]
-        assert anonymise_due_patients(engine, writer, datetime.now(UTC)) == 1
+        assert anonymise_due_patients(session_factory(engine), writer, datetime.now(UTC)) == 1
         assert readable() == []
     engine.dispose()
 
@@ -379,7 +386,7 @@ def test_an_anonymised_patient_takes_nothing_new(
     client: TestClient, factory: Factory, engine: Engine, writer: Writer
 ) -> None:
     phone = _enrol_in_the_past(client, factory, "N.W.", DEFAULT_RETENTION + 2)
-    assert anonymise_due_patients(engine, writer, datetime.now(UTC)) == 1
+    assert anonymise_due_patients(session_factory(engine), writer, datetime.now(UTC)) == 1
     nurse = factory.nurse()  # same clinic
     base = f"/api/v1/patients/{phone.id}"
     assert client.get(base, headers=nurse.headers).status_code == 200

@@ -2,18 +2,17 @@ import uuid
 from functools import partial
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, HTTPException, Query, Response, status
 
 from aftercare.accounts.deps import CurrentNurse, TokenDep
 from aftercare.api_errors import NOT_FOUND, SIGNED_IN, error, invalid_field
 from aftercare.audit.service import record_api_read
 from aftercare.checkins import service
 from aftercare.checkins.schemas import CheckInAnswer, CheckInCreate, CheckInList
-from aftercare.deps import ClientDep, NowDep, SessionDep
+from aftercare.deps import ClientDep, NowDep, SessionDep, WriterDep
 from aftercare.inbound import Offset
 from aftercare.patients.deps import CurrentPatient, own_patient
 from aftercare.protocols.deps import ProtocolsDep
-from aftercare.writer import Writer
 
 router = APIRouter(prefix="/api/v1", tags=["check-ins"], responses=SIGNED_IN)
 Limit = Annotated[int, Query(ge=1, le=500)]
@@ -30,7 +29,7 @@ Limit = Annotated[int, Query(ge=1, le=500)]
 )  # fmt: skip
 async def submit_checkin(
     body: CheckInCreate,
-    request: Request,
+    writer: WriterDep,
     response: Response,
     token: TokenDep,
     protocols: ProtocolsDep,
@@ -40,7 +39,6 @@ async def submit_checkin(
 
     The whole check-in, token included, is one write job (see `aftercare.writer`).
     """
-    writer: Writer = request.app.state.writer
     outcome = await writer.submit(partial(service.receive, token=token, body=body,
                                           protocols=protocols, now=now))  # fmt: skip
     if isinstance(outcome, service.Refused):

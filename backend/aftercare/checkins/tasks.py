@@ -5,11 +5,12 @@ import logging
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, func
+from sqlalchemy import func
 from sqlalchemy import select as select_columns
 from sqlmodel import Session, col, select
 
 from aftercare.checkins.models import CheckIn
+from aftercare.db import Sessions
 from aftercare.flags.service import raise_for_silence
 from aftercare.patients.models import Patient
 from aftercare.protocols.loader import Protocol
@@ -19,7 +20,7 @@ log = logging.getLogger(__name__)
 
 
 def raise_silence_flags(
-    engine: Engine, writer: Writer, protocols: dict[str, Protocol], now: datetime
+    sessions: Sessions, writer: Writer, protocols: dict[str, Protocol], now: datetime
 ) -> int:
     """Flag each patient silent for the rule's hours while check-ins are daily; once per silence.
 
@@ -29,7 +30,7 @@ def raise_silence_flags(
     workers sweep at once, one silence gives one flag.
     """
     found: list[tuple[uuid.UUID, uuid.UUID, datetime, str, str, int]] = []
-    with Session(engine) as session:
+    with sessions() as session:
         for protocol in protocols.values():
             rule = next((r for r in protocol.rules if r.when.kind == "silence"), None)
             if rule is None or rule.when.silent_hours is None:

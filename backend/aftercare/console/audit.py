@@ -14,7 +14,7 @@ from sqlmodel import Session
 
 from aftercare.accounts.models import Clinic
 from aftercare.console.web import AdminDep, audit, render
-from aftercare.deps import NowDep, SessionDep
+from aftercare.deps import EngineDep, NowDep, SessionDep
 from aftercare.reports.audit_log import AuditFilters, audit_export, audit_page, parse_filters
 
 router = APIRouter(include_in_schema=False)
@@ -63,6 +63,7 @@ def audit_csv(
     request: Request,
     user: AdminDep,
     session: SessionDep,
+    engine: EngineDep,
     now: NowDep,
     nurse: Filter = None,
     action: Filter = None,
@@ -76,7 +77,6 @@ def audit_csv(
         return _invalid(request, user, filters, invalid)
     audit(session, request, user, now, "audit.exported", "clinic", user.clinic.id,
           filters=filters.as_detail())  # fmt: skip
-    engine: Engine = request.app.state.engine
     return StreamingResponse(
         _csv_lines(engine, user.clinic.id, filters),
         media_type="text/csv; charset=utf-8",

@@ -29,7 +29,7 @@ from aftercare.console.flag_cards import (
     read_counts,
 )
 from aftercare.console.web import ConsoleDep, console_language, render
-from aftercare.deps import NowDep, SessionDep, client_of
+from aftercare.deps import EngineDep, NowDep, SessionDep, WriterDep, client_of
 from aftercare.flags import service
 from aftercare.flags.schemas import Outcome
 from aftercare.i18n import _, gettext_for
@@ -152,12 +152,13 @@ async def queue_stream(engine: Engine, clinic_id: uuid.UUID) -> AsyncIterator[st
 
 
 @router.get("/console/queue/events", response_model=None)
-def queue_events(request: Request, user: ConsoleDep, session: SessionDep) -> Response:
-    """Server-Sent Events: `queue` with the counts whenever the clinic's queue changes."""
-    # The sign-in check is done; the stream must not keep its pooled connection.
-    session.close()
+def queue_events(user: ConsoleDep, engine: EngineDep) -> Response:
+    """Server-Sent Events: `queue` with the counts whenever the clinic's queue changes.
+
+    The sign-in check's transaction ends when this returns (`deps.unit_of_work`): the
+    stream keeps no pooled connection; it asks the database from time to time."""
     return StreamingResponse(
-        queue_stream(request.app.state.engine, user.clinic.id),
+        queue_stream(engine, user.clinic.id),
         media_type="text/event-stream",
         # no-transform and X-Accel-Buffering: proxies must pass events on at once.
         headers={"Cache-Control": "no-store, no-transform", "X-Accel-Buffering": "no"},
@@ -218,12 +219,13 @@ def acknowledge(
     user: ConsoleDep,
     _csrf: CsrfChecked,
     session: SessionDep,
+    writer: WriterDep,
     protocols: ProtocolsDep,
     now: NowDep,
     next: Annotated[str | None, Form()] = None,
 ) -> Response:
     """Say a nurse is on it; then back to the page the form was on."""
-    return _act_on_card(request, user, session, protocols, now, [flag_id], "acknowledge",
+    return _act_on_card(request, user, session, writer, protocols, now, [flag_id], "acknowledge",
                         _back_to(next))  # fmt: skip
 
 
@@ -234,6 +236,7 @@ def resolve(
     user: ConsoleDep,
     _csrf: CsrfChecked,
     session: SessionDep,
+    writer: WriterDep,
     protocols: ProtocolsDep,
     now: NowDep,
     next: Annotated[str | None, Form()] = None,
@@ -244,7 +247,7 @@ def resolve(
     problem, chosen, text = _resolution(request, user, outcome, note)
     if problem is not None:
         return _queue_with(request, user, session, protocols, now, 422, problem)
-    return _act_on_card(request, user, session, protocols, now, [flag_id], "resolve",
+    return _act_on_card(request, user, session, writer, protocols, now, [flag_id], "resolve",
                         _back_to(next), note=text or None, outcome=chosen)  # fmt: skip
 
 
@@ -255,6 +258,7 @@ def _act_on_card(
     request: Request,
     user: ConsoleUser,
     session: SessionDep,
+    writer: Writer,
     protocols: dict[str, Protocol],
     now: datetime,
     raw_ids: list[str],
@@ -267,7 +271,6 @@ def _act_on_card(
     one that arrived since): each keeps its own history and audit row; one resolved
     meanwhile by a colleague is left as it is."""
     flag_ids = [_flag_id(raw) for raw in raw_ids[:MAX_CARD_FLAGS]]
-    writer: Writer = request.app.state.writer
     language = console_language(request, user)
     missing = resolved = 0
     for flag_id in flag_ids:
@@ -298,14 +301,15 @@ def acknowledge_card(
     user: ConsoleDep,
     _csrf: CsrfChecked,
     session: SessionDep,
+    writer: WriterDep,
     protocols: ProtocolsDep,
     now: NowDep,
     next: Annotated[str | None, Form()] = None,
     flag_id: Annotated[list[str] | None, Form()] = None,
 ) -> Response:
     """Acknowledge every flag a patient's card showed."""
-    return _act_on_card(request, user, session, protocols, now, flag_id or [], "acknowledge",
-                        _back_to(next))  # fmt: skip
+    return _act_on_card(request, user, session, writer, protocols, now, flag_id or [],
+                        "acknowledge", _back_to(next))  # fmt: skip
 
 
 @router.post("/console/cards/resolve", response_model=None)
@@ -314,6 +318,7 @@ def resolve_card(
     user: ConsoleDep,
     _csrf: CsrfChecked,
     session: SessionDep,
+    writer: WriterDep,
     protocols: ProtocolsDep,
     now: NowDep,
     next: Annotated[str | None, Form()] = None,
@@ -325,5 +330,5 @@ def resolve_card(
     problem, chosen, text = _resolution(request, user, outcome, note)
     if problem is not None:
         return _queue_with(request, user, session, protocols, now, 422, problem)
-    return _act_on_card(request, user, session, protocols, now, flag_id or [], "resolve",
+    return _act_on_card(request, user, session, writer, protocols, now, flag_id or [], "resolve",
                         _back_to(next), note=text or None, outcome=chosen)  # fmt: skip

@@ -6,7 +6,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from aftercare.accounts.deps import CurrentNurse
 from aftercare.api_errors import NOT_FOUND, SIGNED_IN, Responses, error
 from aftercare.audit.service import record_api_read
-from aftercare.deps import ClientDep, NowDep, SessionDep, client_of
+from aftercare.deps import ClientDep, NowDep, SessionDep, WriterDep, client_of
 from aftercare.flags import service
 from aftercare.flags.schemas import FlagList, FlagPublic, FlagResolve, FlagStatus, Outcome
 from aftercare.i18n import _
@@ -47,6 +47,7 @@ def list_flags(
 def _act(
     request: Request,
     session: SessionDep,
+    writer: Writer,
     nurse: CurrentNurse,
     protocols: ProtocolsDep,
     now: NowDep,
@@ -55,7 +56,6 @@ def _act(
     note: str | None = None,
     outcome: Outcome | None = None,
 ) -> FlagPublic:
-    writer: Writer = request.app.state.writer
     try:
         return service.change(
             session, writer, nurse, flag_id, action, now, protocols, browser_language(request),
@@ -74,12 +74,13 @@ def acknowledge_flag(
     flag_id: uuid.UUID,
     request: Request,
     session: SessionDep,
+    writer: WriterDep,
     nurse: CurrentNurse,
     protocols: ProtocolsDep,
     now: NowDep,
 ) -> FlagPublic:
     """Say a nurse is on it; acknowledging twice changes nothing."""
-    return _act(request, session, nurse, protocols, now, flag_id, "acknowledge")
+    return _act(request, session, writer, nurse, protocols, now, flag_id, "acknowledge")
 
 
 @router.post("/{flag_id}/resolve", responses=NOT_FOUND | ALREADY_RESOLVED)
@@ -88,11 +89,21 @@ def resolve_flag(
     body: FlagResolve,
     request: Request,
     session: SessionDep,
+    writer: WriterDep,
     nurse: CurrentNurse,
     protocols: ProtocolsDep,
     now: NowDep,
 ) -> FlagPublic:
     """Close a flag with a note of what was done; it is never reopened."""
     return _act(
-        request, session, nurse, protocols, now, flag_id, "resolve", body.note, body.outcome
+        request,
+        session,
+        writer,
+        nurse,
+        protocols,
+        now,
+        flag_id,
+        "resolve",
+        body.note,
+        body.outcome,
     )

@@ -5,12 +5,13 @@ import logging
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, update
 from sqlalchemy import select as select_columns
+from sqlalchemy import update
 from sqlmodel import Session, col
 
 from aftercare.accounts.models import Clinic, Nurse
 from aftercare.audit.service import record
+from aftercare.db import Sessions
 from aftercare.flags.models import Flag
 from aftercare.reminders.outbox import queue_nurse_alerts
 from aftercare.writer import Writer
@@ -19,14 +20,14 @@ log = logging.getLogger(__name__)
 SWEEP_EVERY = timedelta(minutes=5)
 
 
-def escalate_red_flags(engine: Engine, writer: Writer, now: datetime) -> int:
+def escalate_red_flags(sessions: Sessions, writer: Writer, now: datetime) -> int:
     """Alert the clinic's nurses about red flags nobody has acknowledged in time.
 
     One alert when a red flag has waited the clinic's target (15 minutes by
     default), a second at twice the target; never more. The alerts go through
     the outbox like any reminder, by e-mail and by push where a nurse subscribed.
     """
-    with Session(engine) as session:
+    with sessions() as session:
         waiting = session.execute(
             select_columns(
                 col(Flag.id),

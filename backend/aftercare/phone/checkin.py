@@ -25,7 +25,7 @@ from aftercare.checkins.service import Refused, receive
 from aftercare.checkins.service import history as checkin_history
 from aftercare.checkins.triage import patient_triage
 from aftercare.checkins.triage_endpoints import NO_STORE, patient_protocol
-from aftercare.deps import NowDep, SessionDep, SettingsDep
+from aftercare.deps import NowDep, SessionDep, SettingsDep, WriterDep
 from aftercare.i18n import _, gettext_for
 from aftercare.patients.deps import patient_by_token
 from aftercare.patients.models import Patient
@@ -33,7 +33,6 @@ from aftercare.phone.shell import PhoneDep, render, to_landing
 from aftercare.protocols.deps import ProtocolsDep
 from aftercare.settings import Settings
 from aftercare.web import SESSION_COOKIE, CsrfChecked, page_context
-from aftercare.writer import Writer
 
 router = APIRouter(include_in_schema=False)
 
@@ -86,6 +85,7 @@ def _body_of(form: dict[str, str], now: datetime) -> dict[str, object]:
 async def checkin_submit(
     _csrf: CsrfChecked,
     request: Request,
+    writer: WriterDep,
     protocols: ProtocolsDep,
     settings: SettingsDep,
     now: NowDep,
@@ -93,7 +93,6 @@ async def checkin_submit(
     form = {key: str(value) for key, value in (await request.form()).items()}
     replayed = "application/json" in request.headers.get("accept", "")
     token = request.cookies.get(SESSION_COOKIE)
-    writer: Writer = request.app.state.writer
     found = await writer.submit(partial(_patient_and_clinic, token=token, now=now))
     if found is None:
         return to_landing()

@@ -18,14 +18,14 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, and_, or_, update
+from sqlalchemy import and_, or_, update
 from sqlalchemy import select as select_columns
 from sqlmodel import Session, col, delete, select
 
 from aftercare.accounts.models import Clinic
 from aftercare.audit.service import record
 from aftercare.checkins.models import CheckIn
-from aftercare.db import forget_deleted_pages
+from aftercare.db import Sessions, forget_deleted_pages
 from aftercare.flags.models import Flag
 from aftercare.patients.models import Patient
 from aftercare.plans.engine import local_date_of
@@ -184,13 +184,13 @@ def _in_batches(items: Sequence[DuePatient]) -> list[Sequence[DuePatient]]:
     return [items[start : start + BATCH] for start in range(0, len(items), BATCH)]
 
 
-def anonymise_due_patients(engine: Engine, writer: Writer, now: datetime) -> int:
+def anonymise_due_patients(sessions: Sessions, writer: Writer, now: datetime) -> int:
     """The retention job: anonymise every patient due; returns how many were.
 
     When nobody is due it reads and writes nothing more than `due_patients`.
     On SQLite, what was overwritten or deleted is then cleared from the files.
     """
-    with Session(engine) as session:
+    with sessions() as session:
         due = due_patients(session, now)
     if not due:
         return 0
@@ -203,7 +203,7 @@ def anonymise_due_patients(engine: Engine, writer: Writer, now: datetime) -> int
 
         anonymised += writer.run(job)
     if anonymised:
-        with Session(engine) as session:
+        with sessions() as session:
             forget_deleted_pages(session)
         log.info("anonymised %d patient(s) past their clinic's retention", anonymised)
     return anonymised
