@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import ORMExecuteState, UOWTransaction
 from sqlmodel import Session, create_engine
 
 
@@ -91,3 +92,23 @@ def forget_deleted_pages(session: Session) -> None:
     if session.get_bind().dialect.name == "sqlite":
         session.connection().exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
         session.commit()
+
+
+# Whether a session has written anything: ORM changes flushed, or a Core INSERT, UPDATE
+# or DELETE run through it. A request that only read commits nothing.
+WROTE = "aftercare.wrote"
+
+
+@event.listens_for(Session, "after_flush")
+def _flushed(session: Session, context: UOWTransaction) -> None:
+    session.info[WROTE] = True
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _executed(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        state.session.info[WROTE] = True
+
+
+def has_writes(session: Session) -> bool:
+    return bool(session.new or session.dirty or session.deleted or session.info.get(WROTE))

@@ -11,10 +11,10 @@ from typing import Annotated
 import anyio
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import Engine, event
-from sqlalchemy.orm import ORMExecuteState, UOWTransaction
+from sqlalchemy import Engine
 from sqlmodel import Session
 
+from aftercare.db import WROTE, has_writes
 from aftercare.settings import Settings
 from aftercare.writer import Writer
 
@@ -58,26 +58,6 @@ async def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> AsyncIt
                 await run_in_threadpool(session.close)
 
 
-# Whether a session has written anything: ORM changes flushed, or a Core INSERT, UPDATE
-# or DELETE run through it. A request that only read commits nothing.
-_WROTE = "aftercare.wrote"
-
-
-@event.listens_for(Session, "after_flush")
-def _flushed(session: Session, context: UOWTransaction) -> None:
-    session.info[_WROTE] = True
-
-
-@event.listens_for(Session, "do_orm_execute")
-def _executed(state: ORMExecuteState) -> None:
-    if state.is_insert or state.is_update or state.is_delete:
-        state.session.info[_WROTE] = True
-
-
-def has_writes(session: Session) -> bool:
-    return bool(session.new or session.dirty or session.deleted or session.info.get(_WROTE))
-
-
 async def unit_of_work(
     session: Annotated[Session, Depends(get_session)],
 ) -> AsyncIterator[Session]:
@@ -92,7 +72,7 @@ async def unit_of_work(
     if has_writes(session):
         with anyio.CancelScope(shield=True):
             await run_in_threadpool(session.commit)
-        session.info[_WROTE] = False
+        session.info[WROTE] = False
     elif session.in_transaction():
         # Nothing to keep: the connection goes back to the pool now, not when a long
         # answer (the queue's event stream, a CSV) has been sent.

@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from aftercare.db import make_engine
+from aftercare.db import has_writes, make_engine
 
 T = TypeVar("T")
 Job = Callable[[Session], T]
@@ -167,7 +167,9 @@ def write(session: Session, writer: Writer, job: Job[T]) -> T:
     """Run a request's write job; the request's own read transaction ends first.
 
     Otherwise each request would hold two pooled connections at once, and a
-    full pool would leave every request waiting for the others.
+    full pool would leave every request waiting for the others. A request that has
+    already written keeps its transaction for its unit of work to commit.
     """
-    session.rollback()
+    if not has_writes(session):
+        session.rollback()
     return writer.run(job)

@@ -18,7 +18,7 @@ from aftercare.api_errors import (
 from aftercare.audit.service import record_api_read
 from aftercare.care import service
 from aftercare.checkins.service import checkin_days
-from aftercare.deps import ClientDep, NowDep, SessionDep, SettingsDep
+from aftercare.deps import ClientDep, NowDep, SessionDep, SettingsDep, WriterDep
 from aftercare.i18n import _
 from aftercare.inbound import Offset
 from aftercare.patients.deps import ANONYMISED, CurrentPatient, own_patient, still_in_care
@@ -47,13 +47,14 @@ patient_router = APIRouter(prefix="/api/v1", tags=["patients (the patient's devi
 def enrol_patient(
     body: PatientCreate,
     session: SessionDep,
+    writer: WriterDep,
     nurse: CurrentNurse,
     protocols: ProtocolsDep,
     settings: SettingsDep,
     now: NowDep,
 ) -> EnrollmentPublic:
     """Enrol a patient: the plan is frozen now, and a one-time code is returned to hand over."""
-    return service.create_patient(session, nurse, body, protocols, settings, now)
+    return service.enrol(session, writer, nurse, body, protocols, settings, now)
 
 
 @nurse_router.get("")

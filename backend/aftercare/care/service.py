@@ -5,6 +5,7 @@ check-ins and open flags)."""
 
 import uuid
 from datetime import datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, func, select, update
@@ -40,6 +41,7 @@ from aftercare.reminders.schemas import (
 )
 from aftercare.reminders.service import me_public
 from aftercare.settings import Settings
+from aftercare.writer import Writer, write
 
 
 def _protocol_for(body: PatientCreate, protocols: dict[str, Protocol]) -> Protocol:
@@ -101,6 +103,35 @@ def create_patient(
     enrollment = _issue_code(session, patient.id, now, settings)
     session.flush()
     return enrollment
+
+
+def enrol(
+    session: Session,
+    writer: Writer,
+    nurse: Nurse,
+    body: PatientCreate,
+    protocols: dict[str, Protocol],
+    settings: Settings,
+    now: datetime,
+    audit: dict[str, Any] | None = None,
+) -> EnrollmentPublic:
+    """Enrol as one write job of the single writer: the patient, their plan, reminders and
+    code, and (`audit`: the row's detail) the audit row, in one transaction. On SQLite a
+    long plan (an item every minute for days is thousands of rows) then never fights the
+    check-ins for the database's lock: they wait their turn in the writer's queue."""
+    nurse_id = nurse.id
+
+    def job(db: Session) -> EnrollmentPublic:
+        by = db.get(Nurse, nurse_id)
+        if by is None:
+            raise ValueError("the nurse is gone")
+        enrollment = create_patient(db, by, body, protocols, settings, now)
+        if audit is not None:
+            record(db, now, by.clinic_id, "nurse", by.id, "patient.enrolled", "patient",
+                   enrollment.id, **audit)  # fmt: skip
+        return enrollment
+
+    return write(session, writer, job)
 
 
 def _issue_code(

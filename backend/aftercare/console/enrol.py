@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from markupsafe import Markup
 
 from aftercare.accounts.sessions import ConsoleUser
-from aftercare.care.service import create_patient
+from aftercare.care import service as care
 from aftercare.console.patient_forms import (
     EnrolForm,
     FieldErrors,
@@ -20,8 +20,8 @@ from aftercare.console.patient_forms import (
     filled_rows,
     renumber,
 )
-from aftercare.console.web import ConsoleDep, audit, console_language, render
-from aftercare.deps import NowDep, SessionDep, SettingsDep
+from aftercare.console.web import ConsoleDep, console_language, render
+from aftercare.deps import NowDep, SessionDep, SettingsDep, WriterDep, client_of
 from aftercare.i18n import SUPPORTED_LANGUAGES, _, gettext_for
 from aftercare.patients.qr import qr_svg
 from aftercare.patients.schemas import EnrollmentPublic
@@ -120,6 +120,7 @@ def enrol(
     user: ConsoleDep,
     _csrf: CsrfChecked,
     session: SessionDep,
+    writer: WriterDep,
     protocols: ProtocolsDep,
     settings: SettingsDep,
     now: NowDep,
@@ -129,13 +130,14 @@ def enrol(
     body, errors = enrolment_body(form, translate)
     if body is None:
         return _form_page(request, user, protocols, form, errors)
+    # The audit row is in the enrolment's transaction: the patient is never stored unrecorded.
+    detail = {"client": client_of(request), "protocol": body.protocol,
+              "prescribed": len(body.prescribed)}  # fmt: skip
     try:
-        enrollment = create_patient(session, user.nurse, body, protocols, settings, now)
+        enrollment = care.enrol(
+            session, writer, user.nurse, body, protocols, settings, now, audit=detail
+        )
     except RequestValidationError as error:
-        session.rollback()
         errors = renumber(errors_of(error, translate), filled_rows(form))
         return _form_page(request, user, protocols, form, errors)
-    # The audit row joins the enrolment's transaction: the patient is never stored unrecorded.
-    audit(session, request, user, now, "patient.enrolled", "patient", enrollment.id,
-          protocol=body.protocol, prescribed=len(body.prescribed))  # fmt: skip
     return show_enrolment(request, user, enrollment.id, body.alias, enrollment)
