@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import bindparam
+from sqlalchemy import select as select_columns
 from sqlmodel import Session, col, select
 
 from aftercare.checkins.models import CheckIn
@@ -70,10 +72,13 @@ def _calls(row: CheckIn, protocol: Protocol | None, language: str) -> tuple[str,
     return calls_for(Verdict(severity, reasons), rules, language)
 
 
+def _flag_status(session: Session, checkin_id: uuid.UUID) -> str | None:
+    return session.exec(select(Flag.status).where(Flag.checkin_id == checkin_id)).first()
+
+
 def _shown(
-    session: Session, row: CheckIn, patient: Patient, protocol: Protocol | None
+    row: CheckIn, flag_status: str | None, patient: Patient, protocol: Protocol | None
 ) -> ShownAnswer:
-    flag_status = session.exec(select(Flag.status).where(Flag.checkin_id == row.id)).first()
     zone = ZoneInfo(patient.timezone)
     return ShownAnswer(
         checkin=row,
@@ -92,7 +97,7 @@ def answer_of(
     row = session.get(CheckIn, checkin_id)
     if row is None or row.patient_id != patient.id:
         return None
-    return _shown(session, row, patient, protocol)
+    return _shown(row, _flag_status(session, row.id), patient, protocol)
 
 
 def mark_seen(session: Session, patient: Patient, checkin_id: uuid.UUID, now: datetime) -> None:
@@ -103,45 +108,61 @@ def mark_seen(session: Session, patient: Patient, checkin_id: uuid.UUID, now: da
         session.flush()
 
 
+# Built once: Today runs them on every visit. A check-in's flag status comes with it.
+_FLAG_STATUS = (
+    select_columns(col(Flag.status))
+    .where(col(Flag.checkin_id) == col(CheckIn.id))
+    .limit(1)
+    .scalar_subquery()
+)
+_LATEST = (
+    select(CheckIn, _FLAG_STATUS)
+    .where(col(CheckIn.patient_id) == bindparam("patient_id"))
+    .order_by(col(CheckIn.recorded_at).desc())
+    .limit(1)
+)
+_LATEST_UNSEEN = (
+    select(CheckIn, _FLAG_STATUS)
+    .where(
+        col(CheckIn.patient_id) == bindparam("patient_id"),
+        col(CheckIn.answer_seen_at).is_(None),
+    )
+    .order_by(col(CheckIn.recorded_at).desc())
+    .limit(1)
+)
+_NEXT_DUE = (
+    select_columns(col(PlanItem.due_at), col(PlanItem.day))
+    .where(
+        col(PlanItem.patient_id) == bindparam("patient_id"),
+        col(PlanItem.kind) == "check-in",
+        col(PlanItem.due_at).is_not(None),
+        col(PlanItem.due_at) > bindparam("now"),
+    )
+    .order_by(col(PlanItem.due_at))
+    .limit(2)
+)
+
+
 def today_check_in(
     session: Session, patient: Patient, protocol: Protocol | None, day: int | None, now: datetime
 ) -> TodayCheckIn:
-    latest = session.exec(
-        select(CheckIn)
-        .where(CheckIn.patient_id == patient.id)
-        .order_by(col(CheckIn.recorded_at).desc())
-        .limit(1)
-    ).first()
+    by_patient = {"patient_id": patient.id}
+    latest = session.exec(_LATEST, params=by_patient).first()
     # Mostly the latest answer is the one not read yet, or every answer has been read:
     # the second query is needed only when an older one was never read.
-    unseen = latest if latest is not None and latest.answer_seen_at is None else None
+    unseen = latest if latest is not None and latest[0].answer_seen_at is None else None
     if latest is not None and unseen is None:
-        unseen = session.exec(
-            select(CheckIn)
-            .where(CheckIn.patient_id == patient.id, col(CheckIn.answer_seen_at).is_(None))
-            .order_by(col(CheckIn.recorded_at).desc())
-            .limit(1)
-        ).first()
-    checked_in = {latest.day} if latest is not None and latest.day == day else set()
-    next_due = session.exec(
-        select(PlanItem.due_at, PlanItem.day)
-        .where(
-            PlanItem.patient_id == patient.id,
-            PlanItem.kind == "check-in",
-            col(PlanItem.due_at).is_not(None),
-            col(PlanItem.due_at) > now,
-        )
-        .order_by(col(PlanItem.due_at))
-        .limit(2)
-    ).all()
+        unseen = session.exec(_LATEST_UNSEEN, params=by_patient).first()
+    checked_in = {latest[0].day} if latest is not None and latest[0].day == day else set()
+    next_due = session.connection().execute(_NEXT_DUE, {**by_patient, "now": now}).all()
     # Today's check-in already done: the next one is a later day's.
     upcoming = [due_at for due_at, plan_day in next_due if plan_day not in checked_in]
     zone = ZoneInfo(patient.timezone)
-    shown_unseen = _shown(session, unseen, patient, protocol) if unseen is not None else None
+    shown_unseen = _shown(*unseen, patient, protocol) if unseen is not None else None
     shown_latest = None
     if checked_in and latest is not None:
         same = shown_unseen is not None and unseen is latest
-        shown_latest = shown_unseen if same else _shown(session, latest, patient, protocol)
+        shown_latest = shown_unseen if same else _shown(*latest, patient, protocol)
     return TodayCheckIn(
         latest_today=shown_latest,
         unseen=shown_unseen,

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, insert, tuple_
+from sqlalchemy import bindparam, exists, insert, tuple_
 from sqlalchemy import select as select_columns
 from sqlmodel import Session, col, select, update
 
@@ -297,3 +297,20 @@ def checked_in_on(session: Session, days: set[tuple[uuid.UUID, int]]) -> set[tup
             ).all()
         )
     return found
+
+
+_CHECKED_IN_THAT_DAY = select_columns(
+    exists().where(
+        _CHECKINS.c.patient_id == bindparam("patient_id"), _CHECKINS.c.day == bindparam("day")
+    )
+)
+
+
+def checked_in_that_day(session: Session, patient_id: uuid.UUID, day: int) -> bool:
+    """Whether the patient checked in on this recovery day (Today ticks its check-in)."""
+    found = (
+        session.connection()
+        .execute(_CHECKED_IN_THAT_DAY, {"patient_id": patient_id, "day": day})
+        .scalar()
+    )
+    return bool(found)

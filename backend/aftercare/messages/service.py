@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, update
+from sqlalchemy import and_, bindparam, case, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -237,16 +237,18 @@ def _tell_patient(session: Session, patient: Patient, message_id: uuid.UUID, now
     queue_now(session, patient, "message", now, tag=f"message-{message_id}", due_at=due_at)
 
 
+# Built once: every page of a signed-in phone shows the count.
+_UNREAD_FOR_PATIENT = select(func.count()).where(
+    Message.patient_id == bindparam("patient_id"),
+    Message.sender == "nurse",
+    col(Message.read_at).is_(None),
+)
+
+
 def unread_for_patient(session: Session, patient_id: uuid.UUID) -> int:
     """The nurses' messages the patient has not opened yet."""
-    count = session.exec(
-        select(func.count()).where(
-            Message.patient_id == patient_id,
-            Message.sender == "nurse",
-            col(Message.read_at).is_(None),
-        )
-    ).one()
-    return int(count)
+    count = session.connection().execute(_UNREAD_FOR_PATIENT, {"patient_id": patient_id})
+    return int(count.scalar_one())
 
 
 def unread_for_clinic(session: Session, clinic_id: uuid.UUID) -> int:

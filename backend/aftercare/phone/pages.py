@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from aftercare.accounts.throttle import Attempts
 from aftercare.checkins.answers import today_check_in
-from aftercare.checkins.service import checkin_days, placed_at
+from aftercare.checkins.service import checked_in_that_day, checkin_days, placed_at
 from aftercare.deps import ClientDep, NowDep, SessionDep, SettingsDep
 from aftercare.i18n import _, gettext_for
 from aftercare.patients import service
@@ -22,7 +22,7 @@ from aftercare.phone.shell import (
     render,
     secure_cookies,
 )
-from aftercare.plans.service import plan_of, recovery_day, set_done
+from aftercare.plans.service import plan_day, plan_of, recovery_day, set_done
 from aftercare.protocols.deps import ProtocolsDep
 from aftercare.web import SESSION_COOKIE, CsrfChecked, browser_language, page_context
 
@@ -111,18 +111,17 @@ def today(
 ) -> Response:
     patient, clinic = phone
     day = recovery_day(patient, now)
-    plan_day = None
+    shown_day = None
     if day is not None and day <= patient.plan_days:
-        plan_day = plan_of(session, patient, checkin_days(session, patient.id), only_day=day).days[
-            0
-        ]
+        checked_in = checked_in_that_day(session, patient.id, day)
+        shown_day = plan_day(session, patient, day, checked_in)
     context = page_context(
         request,
         patient.language,
         app_name=clinic.app_name,
         day=day,
         days=patient.plan_days,
-        plan_day=plan_day,
+        plan_day=shown_day,
         checking_in=today_check_in(session, patient, protocols.get(patient.protocol_id), day, now),
         clinic_phone=clinic.phone,
         emergency_number=clinic.emergency_number,

@@ -1,8 +1,11 @@
 """Freezing a patient's plan into rows, and reading it back."""
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import bindparam
+from sqlalchemy import select as select_columns
 from sqlmodel import Session, col, delete, select
 
 from aftercare.patients.models import Patient
@@ -141,6 +144,79 @@ def plan_of(
         language=patient.language,
         days=days,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ShownItem:
+    """A plan item as Today shows it: the values of `PlanItemPublic`, without the JSON
+    schema's validation, which a page made from our own rows does not need."""
+
+    id: str
+    kind: str
+    title: str
+    detail: str | None
+    time: str | None
+    timing: str
+    done: bool
+    tickable: bool
+    appointment_at: datetime | None = None
+    appointment_place: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ShownDay:
+    day: int
+    items: list[ShownItem]
+
+
+# Built once, read as plain rows: Today runs it on every visit.
+_DAY_ITEMS = (
+    select_columns(
+        col(PlanItem.key),
+        col(PlanItem.kind),
+        col(PlanItem.title),
+        col(PlanItem.detail),
+        col(PlanItem.local_time),
+        col(PlanItem.timing),
+        col(PlanItem.done_at),
+        col(PlanItem.tickable),
+    )
+    .where(
+        col(PlanItem.patient_id) == bindparam("patient_id"),
+        col(PlanItem.day) == bindparam("day"),
+    )
+    .order_by(col(PlanItem.position))
+)
+
+
+def plan_day(session: Session, patient: Patient, day: int, checked_in: bool) -> ShownDay:
+    """One day of the patient's frozen plan in their language, as `plan_of` has it;
+    `checked_in`: whether the patient checked in that day, which ticks the check-in item."""
+    rows = session.connection().execute(_DAY_ITEMS, {"patient_id": patient.id, "day": day})
+    language = patient.language
+    visit_at = visit_place = None
+    if patient.followup_at:
+        visit_at = patient.followup_at.astimezone(ZoneInfo(patient.timezone))
+        visit_place = patient.followup_place
+    items = []
+    for key, kind, title, detail, local_time, timing, done_at, tickable in rows:
+        follow_up = kind == "follow-up"
+        items.append(
+            ShownItem(
+                id=key,
+                kind=kind,
+                title=in_language(title, language) or "",
+                detail=in_language(detail, language),
+                time=local_time,
+                timing=timing,
+                # The check-in item is ticked by checking in, never by hand.
+                done=checked_in if kind == "check-in" else done_at is not None,
+                tickable=tickable,
+                appointment_at=visit_at if follow_up else None,
+                appointment_place=visit_place if follow_up else None,
+            )
+        )
+    return ShownDay(day=day, items=items)
 
 
 def set_done(
