@@ -7,6 +7,7 @@ import re
 import secrets
 from collections.abc import Callable
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -38,6 +39,28 @@ def _ngettext(context: Context, singular: str, plural: str, count: int) -> str:
     return gettext_for(context.get("lang", DEFAULT_LANGUAGE)).ngettext(singular, plural, count)
 
 
+@lru_cache(maxsize=4096)
+def _sentence(language: str, message: str) -> Markup:
+    """A template's sentence without placeholders, made once per language as the i18n
+    extension's newstyle gettext makes it each time (formatted even then, so "%%" is "%")."""
+    # Our own catalog's text, marked safe as the extension marks it.
+    return Markup(gettext_for(language).gettext(message)) % {}  # noqa: S704
+
+
+@pass_context
+def _page_gettext(context: Context, message: str, **variables: Any) -> str:
+    """`_()` in a template: the newstyle gettext's result, in one call instead of the
+    extension's three (its `_` resolves `gettext`, which calls the catalog's), and a
+    sentence without placeholders only once; a page has dozens."""
+    language = context.get("lang", DEFAULT_LANGUAGE)
+    if not context.eval_ctx.autoescape:
+        return gettext_for(language).gettext(message) % variables
+    if not variables:
+        return _sentence(language, message)
+    # Our own catalog's text; the values put into it are escaped by `%`.
+    return Markup(gettext_for(language).gettext(message)) % variables  # noqa: S704
+
+
 def make_templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=FRONTEND_DIR / "templates")
     env = templates.env
@@ -46,6 +69,7 @@ def make_templates() -> Jinja2Templates:
     env.add_extension("jinja2.ext.i18n")
     # Each page is rendered in its reader's language, read from the page's context.
     env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.globals["_"] = env.globals["gettext"] = _page_gettext
     env.globals["text_direction"] = text_direction
     env.filters["day_date"] = _day_date
     env.filters["moment"] = _moment
@@ -57,7 +81,13 @@ def make_templates() -> Jinja2Templates:
 @pass_context
 def _day_date(context: Context, day: date) -> str:
     """A plan day's date as the reader says it: "Thu 3 Dec", "jeu. 3 déc."."""
-    return format_skeleton("MMMEd", day, locale=context.get("lang", DEFAULT_LANGUAGE))
+    return _day_date_in(day, context.get("lang", DEFAULT_LANGUAGE))
+
+
+@lru_cache(maxsize=1024)
+def _day_date_in(day: date, language: str) -> str:
+    # Babel reads its locale data and parses the pattern on every call: a date is made once.
+    return format_skeleton("MMMEd", day, locale=language)
 
 
 def local_moment(moment: datetime, zone: ZoneInfo | str, language: str) -> str:
@@ -95,6 +125,17 @@ def tel_uri(phone: str) -> str:
 
 def numbers_ltr(text: str) -> Markup:
     """Text with each number isolated left to right, so it reads in dialling order in Arabic."""
+    # Kept per plain text: the plan's details and the answers' advice are the same few texts.
+    # (Markup is not kept: it equals the plain text it holds, but is not escaped again.)
+    return _numbers_ltr_kept(text) if type(text) is str else _isolate_numbers(text)
+
+
+@lru_cache(maxsize=2048)
+def _numbers_ltr_kept(text: str) -> Markup:
+    return _isolate_numbers(text)
+
+
+def _isolate_numbers(text: str) -> Markup:
     parts: list[str] = []
     last = 0
     for match in _NUMBER.finditer(text):
