@@ -19,6 +19,7 @@ from aftercare.patients.qr import is_code_shaped, qr_svg
 from aftercare.phone.shell import (
     DEFAULT_APP_NAME,
     PhoneDep,
+    current_phone,
     render,
     secure_cookies,
 )
@@ -103,13 +104,14 @@ def start_submit(
 @router.get("/today", response_model=None)
 def today(
     request: Request,
-    phone: PhoneDep,
     session: SessionDep,
     settings: SettingsDep,
     protocols: ProtocolsDep,
     now: NowDep,
 ) -> Response:
-    patient, clinic = phone
+    # The phone is looked up here rather than by `PhoneDep`: a plain `def` dependency
+    # is a trip through the thread pool of its own, and Today is the page phones open most.
+    patient, clinic = current_phone(request, session, now)
     day = recovery_day(patient, now)
     shown_day = None
     if day is not None and day <= patient.plan_days:
