@@ -6,8 +6,14 @@ from sqlalchemy import insert
 from sqlmodel import Session
 
 from aftercare.audit.models import AuditEvent
+from aftercare.db import Prepared
 
-_INSERT_EVENT = insert(AuditEvent.__table__)  # type: ignore[attr-defined]
+# Every change writes one: on the driver's cursor (aftercare.db.Prepared).
+_INSERT_EVENT = Prepared(
+    lambda _dialect: insert(AuditEvent.__table__),  # type: ignore[attr-defined]
+    columns=["at", "clinic_id", "actor", "actor_id", "action", "subject", "subject_id",
+             "client", "detail"],
+)  # fmt: skip
 
 
 def record(
@@ -24,9 +30,9 @@ def record(
     **detail: Any,
 ) -> None:
     """Add an audit row to the caller's transaction: it lands with the change or not at all."""
-    session.execute(
-        _INSERT_EVENT,
-        {
+    _INSERT_EVENT.run(
+        session,
+        **{
             "at": at,
             "clinic_id": clinic_id,
             "actor": actor,

@@ -8,8 +8,9 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, exists, insert, tuple_
+from sqlalchemy import bindparam, exists, tuple_
 from sqlalchemy import select as select_columns
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select, update
 
 from aftercare.accounts.models import AccessToken, Clinic
@@ -17,6 +18,7 @@ from aftercare.accounts.security import token_digest
 from aftercare.audit.service import record
 from aftercare.checkins.models import CheckIn
 from aftercare.checkins.schemas import CheckInAnswer, CheckInCreate, CheckInPublic
+from aftercare.db import Prepared, as_json, as_utc, as_uuid
 from aftercare.flags.models import Flag
 from aftercare.flags.rules import Answers, Verdict, advice_for, evaluate, reason_message
 from aftercare.flags.schemas import Reason
@@ -98,46 +100,60 @@ def patient_advice(
     return reasons, advice
 
 
-# The hot path reads and writes with SQLAlchemy Core: building ORM objects
-# cost more than the rest of a check-in together (see bench/checkins.py).
+# The hot path runs on the driver's cursor (aftercare.db.Prepared): SQLAlchemy's
+# per-statement work cost more than the rest of a check-in together (bench/checkins.py).
 _PATIENTS = Patient.__table__.c  # type: ignore[attr-defined]
 _CLINICS = Clinic.__table__.c  # type: ignore[attr-defined]
 _TOKENS = AccessToken.__table__.c  # type: ignore[attr-defined]
 _CHECKINS = CheckIn.__table__  # type: ignore[attr-defined]
-_SENDER = (
-    select_columns(
+_ANSWER_NAMES = ("pain", "temperature_c", "bleeding", "discharge", "urination", "allergy",
+                 "nausea", "wants_contact")  # fmt: skip
+_SENDER_BY_TOKEN = Prepared(
+    lambda _dialect: select_columns(
         _PATIENTS.id, _PATIENTS.clinic_id, _PATIENTS.protocol_id, _PATIENTS.timezone,
         _PATIENTS.language, _PATIENTS.surgery_at, _PATIENTS.created_at, _CLINICS.phone,
         _CLINICS.emergency_number,
     )
     .join(AccessToken.__table__, _TOKENS.patient_id == _PATIENTS.id)  # type: ignore[attr-defined]
     .join(Clinic.__table__, _CLINICS.id == _PATIENTS.clinic_id)  # type: ignore[attr-defined]
-)  # fmt: skip
-_ANSWERS = [
-    _CHECKINS.c[name]
-    for name in ("pain", "temperature_c", "bleeding", "discharge", "urination", "allergy",
-                 "nausea", "wants_contact")
-]  # fmt: skip
-# Statements built once, with bound parameters: each run is a cache hit.
-_SENDER_BY_TOKEN = _SENDER.where(
-    _TOKENS.token_hash == bindparam("token_hash"),
-    _TOKENS.revoked_at.is_(None),
-    _TOKENS.expires_at > bindparam("now"),
-)
-_EXISTING = select_columns(
-    _CHECKINS.c.patient_id, _CHECKINS.c.body_digest, _CHECKINS.c.severity, _CHECKINS.c.reasons,
-    _CHECKINS.c.advice,
-).where(_CHECKINS.c.id == bindparam("checkin_id"))  # fmt: skip
-_PREVIOUS = (
-    select_columns(*_ANSWERS)
     .where(
-        _CHECKINS.c.patient_id == bindparam("patient_id"),
-        _CHECKINS.c.recorded_at < bindparam("before"),
+        _TOKENS.token_hash == bindparam("token_hash"),
+        _TOKENS.revoked_at.is_(None),
+        _TOKENS.expires_at > bindparam("now"),
     )
-    .order_by(_CHECKINS.c.recorded_at.desc())
-    .limit(1)
+)  # fmt: skip
+_EXISTING = Prepared(
+    lambda _dialect: select_columns(
+        _CHECKINS.c.patient_id, _CHECKINS.c.body_digest, _CHECKINS.c.severity,
+        _CHECKINS.c.reasons, _CHECKINS.c.advice,
+    ).where(_CHECKINS.c.id == bindparam("checkin_id"))
+)  # fmt: skip
+_PREVIOUS = Prepared(
+    lambda _dialect: (
+        select_columns(*(_CHECKINS.c[name] for name in _ANSWER_NAMES))
+        .where(
+            _CHECKINS.c.patient_id == bindparam("patient_id"),
+            _CHECKINS.c.recorded_at < bindparam("before"),
+        )
+        .order_by(_CHECKINS.c.recorded_at.desc())
+        .limit(1)
+    )
 )
-_INSERT_CHECKIN = insert(_CHECKINS)
+# A resent check-in inserts nothing; it is then read back (`_EXISTING`).
+_INSERT_CHECKIN = Prepared(
+    lambda dialect: (postgresql.insert if dialect == "postgresql" else sqlite.insert)(
+        _CHECKINS
+    ).on_conflict_do_nothing(index_elements=["id"]),
+    columns=["id", *_ANSWER_NAMES, "note", "recorded_at", "phone_recorded_at", "patient_id",
+             "received_at", "day", "severity", "reasons", "advice", "body_digest"],
+)  # fmt: skip
+
+
+def _stored_answers(row: Any) -> Answers:
+    """A stored check-in's answers (SQLite gives its booleans back as 0 and 1)."""
+    pain, temperature, bleeding, discharge, urination, allergy, nausea, contact = row
+    return Answers(pain, temperature, bleeding, discharge, urination, allergy,
+                   bool(nausea), bool(contact))  # fmt: skip
 
 
 def placed_at(
@@ -156,8 +172,23 @@ def placed_at(
 
 
 def sender_by_token(db: Session, token: str, now: datetime) -> Sender | None:
-    row = db.execute(_SENDER_BY_TOKEN, {"token_hash": token_digest(token), "now": now}).first()
-    return Sender(*row) if row else None
+    row = _SENDER_BY_TOKEN.run(db, token_hash=token_digest(token), now=now).fetchone()
+    if row is None:
+        return None
+    patient, clinic, protocol, timezone, language, surgery_at, created_at, phone, emergency = row
+    return Sender(as_uuid(patient), as_uuid(clinic), protocol, timezone, language,
+                  as_utc(surgery_at), as_utc(created_at), phone, emergency)  # fmt: skip
+
+
+def _resent(db: Session, sender: Sender, body: CheckInCreate, digest: str) -> Received | Refused:
+    """The answer to a check-in id already stored: the same answer if it is the same check-in."""
+    existing = _EXISTING.run(db, checkin_id=body.id).fetchone()
+    if existing is None:  # stored and erased between the two statements: a rare race
+        return Refused(409, _("This id was already used for a different check-in"))
+    patient_id, stored_digest, severity, reasons, advice = existing
+    if as_uuid(patient_id) != sender.patient_id or stored_digest != digest:
+        return Refused(409, _("This id was already used for a different check-in"))
+    return Received(False, _answer(body.id, severity, as_json(reasons), advice))
 
 
 def receive(
@@ -179,39 +210,31 @@ def receive(
     if protocol is None:
         return Refused(503, _("The clinic's procedure file is missing; please call the clinic."))
     digest = body_digest(body)
-    existing = db.execute(_EXISTING, {"checkin_id": body.id}).first()
-    if existing is not None:
-        if existing.patient_id != sender.patient_id or existing.body_digest != digest:
-            return Refused(409, _("This id was already used for a different check-in"))
-        answer = _answer(body.id, existing.severity, existing.reasons, existing.advice)
-        return Received(False, answer)
-
     recorded_at, phone_recorded_at = placed_at(body.recorded_at, sender.created_at, now)
     day = recovery_day_at(sender.timezone, sender.surgery_at, recorded_at)
-    previous = db.execute(
-        _PREVIOUS, {"patient_id": sender.patient_id, "before": recorded_at}
-    ).first()
+    previous = _PREVIOUS.run(db, patient_id=sender.patient_id, before=recorded_at).fetchone()
     verdict = evaluate(
-        protocol.rules, answers_of(body), day, answers_of(previous) if previous else None
+        protocol.rules, answers_of(body), day, _stored_answers(previous) if previous else None
     )
     reasons, advice = patient_advice(
         verdict, protocol, sender.clinic_phone, sender.emergency_number, sender.language
     )
     stored_reasons = [reason.model_dump() for reason in reasons]
-    db.execute(
-        insert(_CHECKINS).values(
-            **body.model_dump(exclude={"recorded_at"}),
-            recorded_at=recorded_at,
-            phone_recorded_at=phone_recorded_at,
-            patient_id=sender.patient_id,
-            received_at=now,
-            day=day,
-            severity=verdict.severity,
-            reasons=stored_reasons,
-            advice=advice,
-            body_digest=digest,
-        )
+    inserted = _INSERT_CHECKIN.run(
+        db,
+        **body.model_dump(exclude={"recorded_at"}),
+        recorded_at=recorded_at,
+        phone_recorded_at=phone_recorded_at,
+        patient_id=sender.patient_id,
+        received_at=now,
+        day=day,
+        severity=verdict.severity,
+        reasons=stored_reasons,
+        advice=advice,
+        body_digest=digest,
     )
+    if inserted.rowcount == 0:
+        return _resent(db, sender, body, digest)
     raise_for_checkin(db, sender.clinic_id, sender.patient_id, body.id, verdict, now)
     record(db, now, sender.clinic_id, "patient", sender.patient_id, "checkin.create", "checkin",
            body.id, severity=verdict.severity)  # fmt: skip

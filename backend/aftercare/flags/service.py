@@ -14,6 +14,7 @@ from sqlmodel import Session, col, update
 
 from aftercare.accounts.models import Nurse
 from aftercare.audit.service import record
+from aftercare.db import Prepared
 from aftercare.flags.cards import refresh_card
 from aftercare.flags.models import SEVERITY_RANK, Flag
 from aftercare.flags.rules import Evidence, Verdict, reason_message
@@ -30,7 +31,12 @@ OUTCOMES: tuple[Outcome, ...] = (
 )  # fmt: skip
 
 
-_INSERT_FLAG = insert(Flag.__table__)  # type: ignore[attr-defined]
+# A check-in's flag is written on the driver's cursor (aftercare.db.Prepared).
+_INSERT_FLAG = Prepared(
+    lambda _dialect: insert(Flag.__table__),  # type: ignore[attr-defined]
+    columns=["id", "clinic_id", "patient_id", "checkin_id", "severity", "severity_rank",
+             "status", "reasons", "created_at"],
+)  # fmt: skip
 
 # A flag's first acknowledgement is news to the check-ins above: the patient's answer
 # page then says the clinic has seen the check-in. The check-ins sign up here
@@ -58,21 +64,20 @@ def raise_for_checkin(
     card in the queue; in the check-in's own transaction (the caller commits)."""
     if verdict.severity == "none":
         return
-    db.execute(
-        _INSERT_FLAG.values(
-            id=uuid.uuid4(),
-            clinic_id=clinic_id,
-            patient_id=patient_id,
-            checkin_id=checkin_id,
-            severity=verdict.severity,
-            severity_rank=SEVERITY_RANK[verdict.severity],
-            status="open",
-            reasons=[
-                {"code": e.code, "severity": e.severity, "value": e.value, "previous": e.previous}
-                for e in verdict.reasons
-            ],
-            created_at=now,
-        )
+    _INSERT_FLAG.run(
+        db,
+        id=uuid.uuid4(),
+        clinic_id=clinic_id,
+        patient_id=patient_id,
+        checkin_id=checkin_id,
+        severity=verdict.severity,
+        severity_rank=SEVERITY_RANK[verdict.severity],
+        status="open",
+        reasons=[
+            {"code": e.code, "severity": e.severity, "value": e.value, "previous": e.previous}
+            for e in verdict.reasons
+        ],
+        created_at=now,
     )
     refresh_card(db, patient_id, clinic_id)
 

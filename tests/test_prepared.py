@@ -1,0 +1,100 @@
+"""Hot statements on the driver's cursor (`aftercare.db.Prepared`) store and read exactly
+what SQLAlchemy does, on SQLite and PostgreSQL alike."""
+
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import bindparam, insert
+from sqlalchemy import select as select_columns
+from sqlmodel import Session, col, select
+
+from aftercare.audit.models import AuditEvent
+from aftercare.db import Prepared, as_json, as_utc, as_uuid, has_writes
+from aftercare.flags.models import Flag
+
+_INSERT = Prepared(
+    lambda _dialect: insert(AuditEvent.__table__),
+    columns=["at", "clinic_id", "actor", "actor_id", "action", "subject", "subject_id",
+             "client", "detail"],
+)  # fmt: skip
+_READ = Prepared(
+    lambda _dialect: select_columns(
+        col(AuditEvent.at), col(AuditEvent.actor_id), col(AuditEvent.detail)
+    ).where(col(AuditEvent.subject_id) == bindparam("subject_id"))
+)
+_COUNT_OPEN = Prepared(
+    lambda _dialect: select_columns(col(Flag.id)).where(
+        col(Flag.status) == "open", col(Flag.patient_id) == bindparam("patient_id")
+    )
+)
+
+moments = st.datetimes(
+    min_value=datetime(1971, 1, 2), max_value=datetime(9998, 12, 30), timezones=st.just(UTC)
+)
+details = st.dictionaries(
+    st.text(max_size=5), st.one_of(st.integers(-(2**31), 2**31), st.text(max_size=10)),
+    max_size=4,
+)  # fmt: skip
+
+
+FIXTURES = [HealthCheck.function_scoped_fixture]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=FIXTURES)
+@given(at=moments, offset=st.integers(-14 * 60, 14 * 60), detail=details)
+def test_what_the_driver_writes_sqlalchemy_reads_back_the_same(engine, at, offset, detail):
+    actor, subject_id = uuid.uuid4(), uuid.uuid4().hex
+    local = at.astimezone(timezone(timedelta(minutes=offset)))
+    with Session(engine) as session:
+        _INSERT.run(session, at=local, clinic_id=None, actor="system", actor_id=actor,
+                    action="test", subject="test", subject_id=subject_id, client=None,
+                    detail=detail)  # fmt: skip
+        session.commit()
+    with Session(engine) as session:
+        stored = session.exec(select(AuditEvent).where(AuditEvent.subject_id == subject_id)).one()
+        assert (stored.at, stored.actor_id, stored.detail) == (at, actor, detail)
+        # ... and what SQLAlchemy wrote, the driver reads back the same.
+        read_at, read_actor, read_detail = _READ.run(session, subject_id=subject_id).fetchone()
+        assert (as_utc(read_at), as_uuid(read_actor), as_json(read_detail)) == (
+            at, actor, detail,
+        )  # fmt: skip
+
+
+def test_a_write_marks_the_session_and_pending_changes_are_flushed_first(engine, session):
+    assert not has_writes(session)
+    _READ.run(session, subject_id="none").fetchall()
+    assert not has_writes(session), "a read is not a write"
+    # An ORM object added and not flushed yet is seen by the statement, as with SQLAlchemy.
+    session.add(AuditEvent(at=datetime.now(UTC), actor="system", action="pending",
+                           subject="test", subject_id="pending"))  # fmt: skip
+    assert _READ.run(session, subject_id="pending").fetchone() is not None
+    _INSERT.run(session, at=datetime.now(UTC), clinic_id=None, actor="system", actor_id=None,
+                action="test", subject="test", subject_id="x", client=None, detail={})  # fmt: skip
+    assert has_writes(session)
+    session.rollback()
+
+
+def test_constants_written_in_the_statement_are_kept(engine, session):
+    assert _COUNT_OPEN.run(session, patient_id=uuid.uuid4()).fetchall() == []
+
+
+def test_a_naive_time_is_refused_as_with_sqlalchemy(session):
+    with pytest.raises(ValueError, match="UTC offset"):
+        _INSERT.run(session, at=datetime(2026, 1, 1), clinic_id=None, actor="system",
+                    actor_id=None, action="t", subject="t", subject_id="t", client=None,
+                    detail={})  # fmt: skip
+
+
+def test_statements_it_cannot_run_faithfully_are_refused_when_built(session):
+    listed = Prepared(
+        lambda _dialect: select_columns(col(Flag.id)).where(col(Flag.status).in_(["a", "b"]))
+    )
+    with pytest.raises(ValueError, match="cannot expand a list"):
+        listed.run(session)
+    # A column left out whose default is computed (the flag's id) must be given.
+    no_id = Prepared(lambda _dialect: insert(Flag.__table__), columns=["status"])
+    with pytest.raises(ValueError, match="give id a value"):
+        no_id.run(session, status="open")
