@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import bindparam, insert
 from sqlalchemy import select as select_columns
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session, col, select
 
 from aftercare.audit.models import AuditEvent
@@ -16,7 +17,7 @@ from aftercare.db import Prepared, as_json, as_utc, as_uuid, has_writes
 from aftercare.flags.models import Flag
 
 _INSERT = Prepared(
-    lambda _dialect: insert(AuditEvent.__table__),
+    lambda _dialect: insert(AuditEvent.__table__),  # type: ignore[attr-defined]
     columns=["at", "clinic_id", "actor", "actor_id", "action", "subject", "subject_id",
              "client", "detail"],
 )  # fmt: skip
@@ -95,6 +96,22 @@ def test_statements_it_cannot_run_faithfully_are_refused_when_built(session):
     with pytest.raises(ValueError, match="cannot expand a list"):
         listed.run(session)
     # A column left out whose default is computed (the flag's id) must be given.
-    no_id = Prepared(lambda _dialect: insert(Flag.__table__), columns=["status"])
+    no_id = Prepared(lambda _dialect: insert(Flag.__table__), columns=["status"])  # type: ignore[attr-defined]
     with pytest.raises(ValueError, match="give id a value"):
         no_id.run(session, status="open")
+
+
+def test_a_database_error_is_sqlalchemys_and_keeps_the_values_out(session):
+    """The app answers a database error as it answers SQLAlchemy's (a database away is a
+    503), so the driver's own errors come out as SQLAlchemy's, with the values hidden."""
+    secret = "a patient's words"
+    with pytest.raises(DBAPIError) as raised:
+        _INSERT.run(session, at=datetime.now(UTC), clinic_id=None, actor=None, actor_id=None,
+                    action="test", subject="test", subject_id=secret, client=None,
+                    detail={"note": secret})  # fmt: skip
+    assert isinstance(raised.value, IntegrityError)  # the actor may not be missing
+    # SQLAlchemy's part of the message leaves the values out (PostgreSQL's own detail
+    # may quote the row: logs never print a database error's message, aftercare.logs).
+    assert raised.value.hide_parameters
+    assert "[parameters:" not in str(raised.value)
+    session.rollback()

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import ORMExecuteState, UOWTransaction
 from sqlmodel import Session, create_engine
 
@@ -123,7 +124,7 @@ def has_writes(session: Session) -> bool:
 # SQLAlchemy builds, checks and caches each statement, and on most paths its per-call
 # work is worth it. On the hottest ones (a check-in, the phone's sign-in, a queue card)
 # that work (a cache key, an execution context, result objects, type processors) costs
-# ten times what SQLite needs to run the statement (bench/checkins.py; 42 µs against
+# five times what SQLite needs to run the statement (bench/checkins.py; 42 µs against
 # 8 µs for a one-row read on this machine). A `Prepared` statement is written with
 # SQLAlchemy once, compiled once per dialect, and run on the driver's cursor with its
 # values converted as SQLAlchemy would store them. What it reads comes back as the
@@ -233,6 +234,18 @@ class Prepared:
             values = {**compiled.fixed, **values}
         convert = compiled.convert
         driver: Any = connection.connection.driver_connection
-        if compiled.names is not None:
-            return driver.execute(compiled.sql, [convert(values[name]) for name in compiled.names])
-        return driver.execute(compiled.sql, {name: convert(v) for name, v in values.items()})
+        try:
+            if compiled.names is not None:
+                given = [convert(values[name]) for name in compiled.names]
+                return driver.execute(compiled.sql, given)
+            return driver.execute(compiled.sql, {name: convert(v) for name, v in values.items()})
+        except dialect.loaded_dbapi.Error as error:
+            # The driver's error as SQLAlchemy's, so that it is handled as any other (a
+            # database away is a 503, a unique clash is retried), without the values.
+            invalidated = dialect.is_disconnect(error, driver, None)
+            if invalidated:
+                connection.invalidate(error)
+            raise DBAPIError.instance(
+                compiled.sql, None, error, dialect.loaded_dbapi.Error, hide_parameters=True,
+                connection_invalidated=invalidated, dialect=dialect,
+            ) from error  # fmt: skip
