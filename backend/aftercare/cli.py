@@ -1,5 +1,6 @@
 """The `aftercare` command: the first thing a newcomer runs."""
 
+import gc
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -98,8 +99,30 @@ def serve(
     # Logging is ours (aftercare.logs): JSON lines, and an access line without the path.
     # Which proxy to believe is ours too (AFTERCARE_TRUSTED_PROXIES, aftercare.deps).
     run_jobs = jobs and settings.jobs
-    uvicorn.run(create_app(settings, run_jobs=run_jobs), host=host, port=port, proxy_headers=False,
+    web_app = create_app(settings, run_jobs=run_jobs)
+    tune_collector()
+    uvicorn.run(web_app, host=host, port=port, proxy_headers=False,
                 timeout_graceful_shutdown=5, log_config=None, access_log=False)  # fmt: skip
+
+
+# Requests make many short-lived objects (a row, a template's context): the youngest
+# generation is collected after this many rather than CPython's 700.
+YOUNG_OBJECTS = 50_000
+
+
+def tune_collector() -> None:
+    """Set the garbage collector for a server that runs for weeks (bench/checkins.py).
+
+    What start made (the app, its routes and templates, the tables' metadata) lives as
+    long as the process: `gc.freeze` takes it out of every later collection, which
+    would otherwise walk it again each time. A request makes thousands of objects, so
+    CPython's default ran several collections per request; after `YOUNG_OBJECTS` new
+    ones it runs one. Cycles are still collected, a little later. Measured on the
+    check-in POST under 16 connections: 1,021 → 1,178 a second, Today 440 → 494.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(YOUNG_OBJECTS, *gc.get_threshold()[1:])
 
 
 @app.command()

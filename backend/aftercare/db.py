@@ -115,6 +115,18 @@ def _executed(state: ORMExecuteState) -> None:
         state.session.info[WROTE] = True
 
 
+def reads_on_loop(session: Session) -> bool:
+    """Whether a request's few indexed reads may run on the event loop: on SQLite, in this
+    process, with a pooled connection idle, they take microseconds and never wait for a
+    lock (WAL: readers do not wait for the writer); a server's round trip, or every
+    SQLite connection in use, goes to the thread pool."""
+    engine = session.get_bind()
+    if engine.dialect.name != "sqlite" or not isinstance(engine, Engine):
+        return False
+    checkedin = getattr(engine.pool, "checkedin", None)
+    return bool(callable(checkedin) and checkedin() > 0)
+
+
 def has_writes(session: Session) -> bool:
     return bool(session.new or session.dirty or session.deleted or session.info.get(WROTE))
 

@@ -5,11 +5,14 @@ from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlmodel import Session
 
 from aftercare.accounts.throttle import Attempts
 from aftercare.checkins.answers import today_check_in
 from aftercare.checkins.service import checked_in_that_day, checkin_days, placed_at
+from aftercare.db import reads_on_loop
 from aftercare.deps import ClientDep, NowDep, SessionDep, SettingsDep
 from aftercare.i18n import _, gettext_for
 from aftercare.patients import service
@@ -25,6 +28,8 @@ from aftercare.phone.shell import (
 )
 from aftercare.plans.service import plan_day, plan_of, recovery_day, set_done
 from aftercare.protocols.deps import ProtocolsDep
+from aftercare.protocols.loader import Protocol
+from aftercare.settings import Settings
 from aftercare.web import SESSION_COOKIE, CsrfChecked, browser_language, page_context
 
 router = APIRouter(include_in_schema=False)
@@ -102,15 +107,29 @@ def start_submit(
 
 
 @router.get("/today", response_model=None)
-def today(
+async def today(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
     protocols: ProtocolsDep,
     now: NowDep,
 ) -> Response:
-    # The phone is looked up here rather than by `PhoneDep`: a plain `def` dependency
-    # is a trip through the thread pool of its own, and Today is the page phones open most.
+    """The page phones open most. On SQLite its few indexed reads run on the event loop
+    (`db.reads_on_loop`): a trip through the thread pool, and the fight of sixteen
+    threads for the interpreter, cost more than the page itself. A database server is
+    asked from the thread pool."""
+    if reads_on_loop(session):
+        return _today(request, session, settings, protocols, now)
+    return await run_in_threadpool(_today, request, session, settings, protocols, now)
+
+
+def _today(
+    request: Request,
+    session: Session,
+    settings: Settings,
+    protocols: dict[str, Protocol],
+    now: datetime,
+) -> Response:
     patient, clinic = current_phone(request, session, now)
     day = recovery_day(patient, now)
     shown_day = None
