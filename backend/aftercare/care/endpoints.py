@@ -88,13 +88,14 @@ def update_patient(
     patient_id: uuid.UUID,
     changes: PatientUpdate,
     session: SessionDep,
+    writer: WriterDep,
     nurse: CurrentNurse,
     protocols: ProtocolsDep,
     now: NowDep,
 ) -> PatientPublic:
     """Move the surgery time or change the zone or hours; the plan is rebuilt."""
     patient = still_in_care(own_patient(session, nurse, patient_id))
-    patient = service.reschedule(session, patient, changes, protocols, now)
+    service.reschedule_job(session, writer, patient, changes, protocols, now)
     return service.to_public(session, patient, now)
 
 
@@ -192,9 +193,10 @@ def untick_item(
 def update_me(
     changes: MeUpdate,
     session: SessionDep,
+    writer: WriterDep,
     patient: CurrentPatient,
     protocols: ProtocolsDep,
     now: NowDep,
 ) -> MePublic:
     """Change e-mail, channels, language or waking hours; waiting reminders follow at once."""
-    return service.update_me(session, patient, changes, now, protocols)
+    return service.update_me(session, writer, patient, changes, now, protocols)

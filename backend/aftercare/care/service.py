@@ -4,6 +4,7 @@ patient's row, the plan, the reminders, the first code), a new schedule or new h
 check-ins and open flags)."""
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -271,6 +272,35 @@ def reschedule(
     return patient
 
 
+def reschedule_job(
+    session: Session,
+    writer: Writer,
+    patient: Patient,
+    changes: PatientUpdate,
+    protocols: dict[str, Protocol],
+    now: datetime,
+    audit: Callable[[Session], None] | None = None,
+) -> None:
+    """`reschedule` as one write job of the single writer, with the caller's `audit` row in
+    the same transaction. A new surgery time or new hours rebuild the plan and its
+    reminders: for an every-minute prescription, thousands of rows, which on SQLite wait
+    their turn in the writer's queue instead of holding the lock against check-ins. A
+    rule it checks (a 422 naming the field) changes nothing. `patient` is read again
+    when next used."""
+    patient_id = patient.id
+
+    def job(db: Session) -> None:
+        row = db.get(Patient, patient_id)
+        if row is None:
+            raise ValueError("the patient is gone")
+        if audit is not None:
+            audit(db)
+        reschedule(db, row, changes, protocols, now)
+
+    write(session, writer, job)
+    session.expire(patient)
+
+
 HOURS = ("wake_time", "sleep_time")
 
 
@@ -300,6 +330,7 @@ def _clock(value: time | None) -> str | None:
 
 def update_me(
     session: Session,
+    writer: Writer,
     patient: Patient,
     changes: MeUpdate,
     now: datetime,
@@ -309,12 +340,34 @@ def update_me(
 
     New waking hours rebuild the plan's times as the nurse's PATCH does
     (ticks are kept); `protocols` is needed only then. Raises FastAPI's 422
-    (RequestValidationError) naming the field, before anything is changed.
+    (RequestValidationError) naming the field, before anything is changed. One write
+    job of the single writer, audit row included (see `reschedule_job`); `patient` is
+    read again when next used.
     """
     problem = hours_problem(patient, changes)
     if problem:
         field, message = problem
         raise invalid_field(field, message, _clock(getattr(changes, field)))
+    patient_id = patient.id
+
+    def job(db: Session) -> MePublic:
+        row = db.get(Patient, patient_id)
+        if row is None:
+            raise ValueError("the patient is gone")
+        return _update_me(db, row, changes, now, protocols)
+
+    public = write(session, writer, job)
+    session.expire(patient)
+    return public
+
+
+def _update_me(
+    session: Session,
+    patient: Patient,
+    changes: MeUpdate,
+    now: datetime,
+    protocols: dict[str, Protocol] | None,
+) -> MePublic:
     hours = {
         field: getattr(changes, field)
         for field in HOURS

@@ -12,7 +12,8 @@ from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
 from aftercare.accounts.sessions import ConsoleUser
-from aftercare.care.service import reissue_code, reschedule
+from aftercare.audit.service import record
+from aftercare.care.service import reissue_code, reschedule_job
 from aftercare.checkins.service import mark_seen_by_clinic
 from aftercare.console.enrol import LANGUAGE_NAMES, show_enrolment, zone_names
 from aftercare.console.patient_forms import (
@@ -27,7 +28,7 @@ from aftercare.console.patient_forms import (
 )
 from aftercare.console.patient_view import patient_facts, patient_list
 from aftercare.console.web import ConsoleDep, audit, console_language, render
-from aftercare.deps import NowDep, SessionDep, SettingsDep
+from aftercare.deps import NowDep, SessionDep, SettingsDep, WriterDep, client_of
 from aftercare.flags.service import OUTCOMES
 from aftercare.i18n import gettext_for
 from aftercare.inbound import Inbound
@@ -38,6 +39,7 @@ from aftercare.protocols.deps import ProtocolsDep
 from aftercare.protocols.loader import Protocol
 from aftercare.reminders.service import queue_test
 from aftercare.web import CsrfChecked
+from aftercare.writer import Writer
 
 router = APIRouter(include_in_schema=False)
 
@@ -170,6 +172,7 @@ class _PatientForm:
     request: Request
     user: ConsoleUser
     session: Session
+    writer: Writer
     protocols: dict[str, Protocol]
     now: datetime
     patient: Patient
@@ -187,22 +190,28 @@ class _PatientForm:
     def save(self, changes: PatientUpdate, action: str, done: str, **detail: object) -> Response:
         """Audit the change and make it in one transaction; a rule the service checks
         (the visit after the surgery) comes back as a field error, nothing changed."""
-        audit(self.session, self.request, self.user, self.now, action, "patient",
-              self.patient.id, **detail)  # fmt: skip
+        # Read now: the job runs on the writer's thread, where these rows are not to be read.
+        clinic_id, nurse_id, patient_id = self.user.clinic.id, self.user.nurse.id, self.patient.id
+        client = client_of(self.request)
+
+        def audited(db: Session) -> None:
+            record(db, self.now, clinic_id, "nurse", nurse_id, action, "patient", patient_id,
+                   client=client, **detail)  # fmt: skip
+
         try:
-            reschedule(self.session, self.patient, changes, self.protocols, self.now)
+            reschedule_job(self.session, self.writer, self.patient, changes, self.protocols,
+                           self.now, audit=audited)  # fmt: skip
         except RequestValidationError as error:
-            self.session.rollback()
             return self.again(errors_of(error, self.translate))
         return _back(self.patient, done)
 
 
 def _posted(
-    request: Request, user: ConsoleUser, session: Session, protocols: dict[str, Protocol],
-    now: datetime, patient_id: str, name: str, form: Inbound,
+    request: Request, user: ConsoleUser, session: Session, writer: Writer,
+    protocols: dict[str, Protocol], now: datetime, patient_id: str, name: str, form: Inbound,
 ) -> _PatientForm:  # fmt: skip
     patient = still_in_care(own_patient(session, user.nurse, patient_id))
-    return _PatientForm(request, user, session, protocols, now, patient, name, form)
+    return _PatientForm(request, user, session, writer, protocols, now, patient, name, form)
 
 
 @router.post("/console/patients/{patient_id}/surgery", response_model=None)
@@ -213,11 +222,12 @@ def move_surgery(
     user: ConsoleDep,
     _csrf: CsrfChecked,
     session: SessionDep,
+    writer: WriterDep,
     protocols: ProtocolsDep,
     now: NowDep,
 ) -> Response:
     """Move the surgery as `PATCH /api/v1/patients/{id}` does: the plan and reminders follow."""
-    page = _posted(request, user, session, protocols, now, patient_id, "surgery", form)  # fmt: skip
+    page = _posted(request, user, session, writer, protocols, now, patient_id, "surgery", form)
     changes, errors = surgery_change(form, page.translate)
     if changes is None:
         return page.again(errors)
@@ -236,11 +246,12 @@ def change_contact(
     user: ConsoleDep,
     _csrf: CsrfChecked,
     session: SessionDep,
+    writer: WriterDep,
     protocols: ProtocolsDep,
     now: NowDep,
 ) -> Response:
     """The phone number and how it may be used, as `PATCH /api/v1/patients/{id}` takes them."""
-    page = _posted(request, user, session, protocols, now, patient_id, "contact", form)  # fmt: skip
+    page = _posted(request, user, session, writer, protocols, now, patient_id, "contact", form)
     changes, errors = contact_change(form, page.translate)
     if changes is None:
         return page.again(errors)
@@ -257,12 +268,13 @@ def change_followup(
     user: ConsoleDep,
     _csrf: CsrfChecked,
     session: SessionDep,
+    writer: WriterDep,
     protocols: ProtocolsDep,
     now: NowDep,
 ) -> Response:
     """Book, move or cancel the follow-up visit, as `PATCH /api/v1/patients/{id}` does: the
     reminder the day before and the calendar event follow."""
-    page = _posted(request, user, session, protocols, now, patient_id, "followup", form)
+    page = _posted(request, user, session, writer, protocols, now, patient_id, "followup", form)
     changes, errors = followup_change(form, page.patient.timezone, page.translate)
     if changes is None:
         return page.again(errors)

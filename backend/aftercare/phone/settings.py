@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 
 from aftercare.care.service import update_me
-from aftercare.deps import NowDep, SessionDep, SettingsDep
+from aftercare.deps import NowDep, SessionDep, SettingsDep, WriterDep
 from aftercare.i18n import _, gettext_for
 from aftercare.patients.models import Patient
 from aftercare.phone.shell import PhoneDep, render, signed_in
@@ -83,6 +83,7 @@ def settings_submit(
     phone: PhoneDep,
     _csrf: CsrfChecked,
     session: SessionDep,
+    writer: WriterDep,
     settings: SettingsDep,
     now: NowDep,
     language: Annotated[str, Form()] = "",
@@ -102,7 +103,7 @@ def settings_submit(
         )
     except ValidationError:
         return _settings_page(request, settings, patient, app_name, errors=True)
-    update_me(session, patient, changes, now)
+    update_me(session, writer, patient, changes, now)
     message = gettext_for(patient.language).gettext(_("Saved."))
     return _settings_page(request, settings, patient, app_name, saved=message)
 
@@ -113,6 +114,7 @@ def settings_phone(
     phone: PhoneDep,
     _csrf: CsrfChecked,
     session: SessionDep,
+    writer: WriterDep,
     settings: SettingsDep,
     now: NowDep,
     number: Annotated[str, Form()] = "",
@@ -140,7 +142,7 @@ def settings_phone(
         return _settings_page(
             request, settings, patient, clinic.app_name, contact=typed, contact_error=True
         )
-    update_me(session, patient, changes, now)
+    update_me(session, writer, patient, changes, now)
     saved = gettext_for(patient.language).gettext(_("Saved."))
     return _settings_page(request, settings, patient, clinic.app_name, saved=saved)
 
@@ -157,6 +159,7 @@ def settings_hours(
     phone: PhoneDep,
     _csrf: CsrfChecked,
     session: SessionDep,
+    writer: WriterDep,
     settings: SettingsDep,
     protocols: ProtocolsDep,
     now: NowDep,
@@ -169,7 +172,7 @@ def settings_hours(
     form = {"wake_time": _clock_field(wake_time), "sleep_time": _clock_field(sleep_time)}
     problems: dict[str, str] = {}
     try:
-        update_me(session, patient, MeUpdate.model_validate(form), now, protocols)
+        update_me(session, writer, patient, MeUpdate.model_validate(form), now, protocols)
     except ValidationError as error:
         problems = {str(e["loc"][0]): translate(HOURS_FORMAT) for e in error.errors() if e["loc"]}
     except RequestValidationError as error:
