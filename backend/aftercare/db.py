@@ -134,7 +134,7 @@ def has_writes(session: Session) -> bool:
 # --- Hot statements on the driver's own cursor ---------------------------------------
 #
 # SQLAlchemy builds, checks and caches each statement, and on most paths its per-call
-# work is worth it. On the hottest ones (a check-in, the phone's sign-in, a queue card)
+# work is worth it. On the hottest ones (a check-in, its flag, the queue card, audit rows)
 # that work (a cache key, an execution context, result objects, type processors) costs
 # five times what SQLite needs to run the statement (bench/checkins.py; 42 µs against
 # 8 µs for a one-row read on this machine). A `Prepared` statement is written with

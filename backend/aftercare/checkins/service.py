@@ -149,11 +149,16 @@ _INSERT_CHECKIN = Prepared(
 )  # fmt: skip
 
 
+def _flag_of(value: Any) -> Any:
+    return value if value is None else bool(value)
+
+
 def _stored_answers(row: Any) -> Answers:
-    """A stored check-in's answers (SQLite gives its booleans back as 0 and 1)."""
+    """A stored check-in's answers (SQLite gives its booleans back as 0 and 1; an
+    anonymised check-in's are None, and stay None)."""
     pain, temperature, bleeding, discharge, urination, allergy, nausea, contact = row
     return Answers(pain, temperature, bleeding, discharge, urination, allergy,
-                   bool(nausea), bool(contact))  # fmt: skip
+                   _flag_of(nausea), _flag_of(contact))  # fmt: skip
 
 
 def placed_at(
