@@ -115,13 +115,13 @@ def _executed(state: ORMExecuteState) -> None:
         state.session.info[WROTE] = True
 
 
-def reads_on_loop(session: Session) -> bool:
-    """Whether a request's few indexed reads may run on the event loop: on SQLite, in this
-    process, with a pooled connection idle, they take microseconds and never wait for a
-    lock (WAL: readers do not wait for the writer); a server's round trip, or every
-    SQLite connection in use, goes to the thread pool."""
-    engine = session.get_bind()
-    if engine.dialect.name != "sqlite" or not isinstance(engine, Engine):
+def reads_on_loop(bind: Engine | Session) -> bool:
+    """Whether a request's few indexed reads may run on the event loop (`/healthz`, Today):
+    on SQLite, in this process, with a pooled connection idle, they take microseconds and
+    never wait for a lock (WAL: readers do not wait for the writer); a server's round
+    trip, or every SQLite connection in use, goes to the thread pool."""
+    engine = bind.get_bind() if isinstance(bind, Session) else bind
+    if not isinstance(engine, Engine) or engine.dialect.name != "sqlite":
         return False
     checkedin = getattr(engine.pool, "checkedin", None)
     return bool(callable(checkedin) and checkedin() > 0)

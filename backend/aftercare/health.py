@@ -4,6 +4,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from aftercare.db import reads_on_loop
+
 router = APIRouter(tags=["operations"])
 
 _UNAVAILABLE = {"status": "unavailable"}
@@ -18,18 +20,13 @@ def _database_answers(engine: Engine) -> bool:
     return True
 
 
-def _idle_connections(engine: Engine) -> int:
-    checkedin = getattr(engine.pool, "checkedin", None)
-    return int(checkedin()) if callable(checkedin) else 0
-
-
 @router.get("/healthz", include_in_schema=False)
 async def healthz(request: Request) -> JSONResponse:
     """Up, with a database that answers. SQLite answers inside this process in
     microseconds and never waits for a lock to run `SELECT 1`, so it is asked on the
     event loop; a database server is asked from the thread pool, as every route asks it."""
     engine: Engine = request.app.state.engine
-    if engine.dialect.name == "sqlite" and _idle_connections(engine) > 0:
+    if reads_on_loop(engine):
         answers = _database_answers(engine)
     else:
         # A server's round trip, or (rarely) every SQLite connection in use: the loop

@@ -272,6 +272,14 @@ def reschedule(
     return patient
 
 
+def _row_of(db: Session, patient_id: uuid.UUID) -> Patient:
+    """The patient's row in a write job's own session (the caller's is another thread's)."""
+    row = db.get(Patient, patient_id)
+    if row is None:
+        raise ValueError("the patient is gone")
+    return row
+
+
 def reschedule_job(
     session: Session,
     writer: Writer,
@@ -290,9 +298,7 @@ def reschedule_job(
     patient_id = patient.id
 
     def job(db: Session) -> None:
-        row = db.get(Patient, patient_id)
-        if row is None:
-            raise ValueError("the patient is gone")
+        row = _row_of(db, patient_id)
         if audit is not None:
             audit(db)
         reschedule(db, row, changes, protocols, now)
@@ -351,9 +357,7 @@ def update_me(
     patient_id = patient.id
 
     def job(db: Session) -> MePublic:
-        row = db.get(Patient, patient_id)
-        if row is None:
-            raise ValueError("the patient is gone")
+        row = _row_of(db, patient_id)
         return _update_me(db, row, changes, now, protocols)
 
     public = write(session, writer, job)
