@@ -90,10 +90,13 @@ def main() -> None:
             page.wait_for_url(f"{base}/checkins/*")
             page.goto(f"{base}/today")
             page.screenshot(path=str(out / "today-red.png"), full_page=False)
-            page.wait_for_function(
-                "caches.open('pages-v4').then(c => c.match('/saved')).then(Boolean)",
-                timeout=30_000,
-            )
+            # Not wait_for_function: given a promise, it returns at its first try.
+            kept = "caches.open('pages-v4').then(c => c.match('/saved')).then(Boolean)"
+            deadline = time.monotonic() + 30
+            while not page.evaluate(kept):
+                if time.monotonic() > deadline:
+                    raise SystemExit("the saved page was not kept on the phone within 30 s")
+                page.wait_for_timeout(100)
             page.context.set_offline(True)
             page.goto(f"{base}/checkin")
             for name, value in {**red, "pain": "4", "bleeding": "heavy"}.items():

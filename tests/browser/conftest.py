@@ -4,6 +4,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,15 @@ def until(condition: Callable[[], object], page: Page, what: str) -> None:
         page.wait_for_timeout(100)
 
 
+def until_page(page: Page, expression: str, what: str) -> None:
+    """Wait until the page's JavaScript `expression`, a promise awaited, is truthy.
+
+    Not `page.wait_for_function`: given a promise it returns at the first try, whatever
+    the promise holds, so a wait on the Cache API or IndexedDB would not wait at all.
+    """
+    until(lambda: page.evaluate(expression), page, what)
+
+
 @dataclass
 class LiveServer:
     url: str
@@ -47,18 +57,30 @@ def _free_port() -> int:
 
 @pytest.fixture
 def live_server(settings, engine) -> Iterator[LiveServer]:
+    with serving(lambda url: create_app(app_settings(settings, url), engine)) as server:
+        yield server
+
+
+def app_settings(settings, url: str):
+    return settings.model_copy(update={"base_url": url, "quick_exit_url": f"{url}/healthz"})
+
+
+@contextmanager
+def serving(make_app: Callable[[str], Any]) -> Iterator[LiveServer]:
+    """Serve the ASGI app that `make_app(url)` makes on a free port, in a thread."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    app = create_app(
-        settings.model_copy(update={"base_url": url, "quick_exit_url": f"{url}/healthz"}), engine
+    server = uvicorn.Server(
+        uvicorn.Config(make_app(url), host="127.0.0.1", port=port, log_level="warning")
     )
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     started(server, thread)
-    yield LiveServer(url)
-    server.should_exit = True
-    thread.join(timeout=CEILING_S)
+    try:
+        yield LiveServer(url)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=CEILING_S)
 
 
 def started(server: uvicorn.Server, thread: threading.Thread) -> None:

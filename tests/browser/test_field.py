@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 
 from aftercare.accounts.models import Clinic
 from aftercare.checkins.models import CheckIn
-from tests.browser.conftest import LiveServer, until
+from tests.browser.conftest import LiveServer, until, until_page
 
 CALM = {"pain": "2", "bleeding": "spotting", "discharge": "none", "urination": "normal",
         "allergy": "none", "nausea": "false"}  # fmt: skip
@@ -36,9 +36,11 @@ def _controlled(phone: Page) -> None:
     phone.evaluate("navigator.serviceWorker.ready.then(() => true)")
     phone.reload()
     assert phone.evaluate("Boolean(navigator.serviceWorker.controller)")
-    phone.wait_for_function(
+    until_page(
+        phone,
         "caches.open('pages-v4').then(c => Promise.all(['/checkin', '/saved', "
-        "'/checkin/rules.json'].map(p => c.match(p)))).then(all => all.every(Boolean))"
+        "'/checkin/rules.json'].map(p => c.match(p)))).then(all => all.every(Boolean))",
+        "the check-in, the saved page and the rules to be kept on the phone",
     )
 
 

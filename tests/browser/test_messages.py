@@ -9,7 +9,7 @@ from playwright.sync_api import Browser
 from sqlmodel import Session, select
 
 from aftercare.messages.models import Message
-from tests.browser.conftest import PHONE, LiveServer
+from tests.browser.conftest import PHONE, LiveServer, until_page
 from tests.browser.test_accessibility import _violations
 from tests.factories import PASSWORD
 
@@ -83,7 +83,7 @@ def test_messages_open_offline_even_if_never_visited_and_stay_unread(
     patient_id = _enrol_with_a_message(phone, live_server, factory)
     phone.reload()  # the app, on opening, fetches the patient's pages ahead
     kept = "caches.open('pages-v4').then(c => c.match('/messages')).then(Boolean)"
-    phone.wait_for_function(kept)
+    until_page(phone, kept, "the messages to be kept on the phone")
     (hello,) = _thread(engine, patient_id)
     assert hello.read_at is None, "fetched ahead is not read"
 

@@ -129,10 +129,28 @@ const OWN_PAGES = [
 ];
 
 // At most every few minutes: opening the app must not cost the whole set each time.
+// One round at a time: the page, the network coming back and a reload may all ask at
+// once, and rounds side by side would fetch every page again and again, on a phone's
+// data. Asked during a round, the worker runs one more after it, which fetches nothing
+// if the first kept every page (one that began before the patient signed in kept none).
 const READY_EVERY_MS = 5 * 60 * 1000;
 let readyAt = 0;
+let readying = null; // the round under way
+let after = null; // the one round more asked for during it
 
-async function keepPagesReady() {
+function keepPagesReady() {
+  if (!readying) {
+    readying = fetchPagesAhead().finally(() => { readying = null; });
+    return readying;
+  }
+  after = after || readying.catch(() => {}).then(() => {
+    after = null;
+    return keepPagesReady();
+  });
+  return after;
+}
+
+async function fetchPagesAhead() {
   if (Date.now() - readyAt < READY_EVERY_MS) return;
   const cache = await caches.open(PAGES);
   const kept = await Promise.all(
@@ -164,7 +182,20 @@ async function refreshRules() {
 }
 
 self.addEventListener("message", (event) => {
-  if (event.data === "send-waiting") event.waitUntil(sendWaiting().then(keepPagesReady));
+  if (event.data !== "send-waiting") return;
+  // A page may pass a port to hear when the pages are being fetched ahead, and when
+  // that round is over (the browser tests do; app.js needs no answer).
+  const port = event.ports[0];
+  const tell = (what) => { if (port) port.postMessage(what); };
+  event.waitUntil(
+    sendWaiting()
+      .then(() => {
+        const round = keepPagesReady();
+        tell("fetching");
+        return round;
+      })
+      .then(() => tell("ready")),
+  );
 });
 
 self.addEventListener("fetch", (event) => {
