@@ -13,12 +13,10 @@ from sqlalchemy import select as select_columns
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select, update
 
-from aftercare.accounts.models import AccessToken, Clinic
-from aftercare.accounts.security import token_digest
 from aftercare.audit.service import record
 from aftercare.checkins.models import CheckIn
 from aftercare.checkins.schemas import CheckInAnswer, CheckInCreate, CheckInPublic
-from aftercare.db import Prepared, as_json, as_utc, as_uuid
+from aftercare.db import Prepared, as_json, as_uuid
 from aftercare.flags.models import Flag
 from aftercare.flags.rules import Answers, Verdict, advice_for, evaluate, reason_message
 from aftercare.flags.schemas import Reason
@@ -26,6 +24,7 @@ from aftercare.flags.service import raise_for_checkin, when_first_seen
 from aftercare.i18n import _, gettext_for
 from aftercare.inbound import within_reason
 from aftercare.patients.models import Patient
+from aftercare.patients.service import Phone, phone_by_token
 from aftercare.plans.engine import local_date_of
 from aftercare.protocols.loader import Protocol
 
@@ -46,21 +45,6 @@ class Refused:
     status: int
     detail: str
     field: str | None = None
-
-
-@dataclass(frozen=True)
-class Sender:
-    """The patient behind a device token, as much as a check-in needs."""
-
-    patient_id: uuid.UUID
-    clinic_id: uuid.UUID
-    protocol_id: str
-    timezone: str
-    language: str
-    surgery_at: datetime
-    created_at: datetime
-    clinic_phone: str | None
-    emergency_number: str
 
 
 def answers_of(row: Any) -> Answers:
@@ -102,26 +86,9 @@ def patient_advice(
 
 # The hot path runs on the driver's cursor (aftercare.db.Prepared): SQLAlchemy's
 # per-statement work cost more than the rest of a check-in together (bench/checkins.py).
-_PATIENTS = Patient.__table__.c  # type: ignore[attr-defined]
-_CLINICS = Clinic.__table__.c  # type: ignore[attr-defined]
-_TOKENS = AccessToken.__table__.c  # type: ignore[attr-defined]
 _CHECKINS = CheckIn.__table__  # type: ignore[attr-defined]
 _ANSWER_NAMES = ("pain", "temperature_c", "bleeding", "discharge", "urination", "allergy",
                  "nausea", "wants_contact")  # fmt: skip
-_SENDER_BY_TOKEN = Prepared(
-    lambda _dialect: select_columns(
-        _PATIENTS.id, _PATIENTS.clinic_id, _PATIENTS.protocol_id, _PATIENTS.timezone,
-        _PATIENTS.language, _PATIENTS.surgery_at, _PATIENTS.created_at, _CLINICS.phone,
-        _CLINICS.emergency_number,
-    )
-    .join(AccessToken.__table__, _TOKENS.patient_id == _PATIENTS.id)  # type: ignore[attr-defined]
-    .join(Clinic.__table__, _CLINICS.id == _PATIENTS.clinic_id)  # type: ignore[attr-defined]
-    .where(
-        _TOKENS.token_hash == bindparam("token_hash"),
-        _TOKENS.revoked_at.is_(None),
-        _TOKENS.expires_at > bindparam("now"),
-    )
-)  # fmt: skip
 _EXISTING = Prepared(
     lambda _dialect: select_columns(
         _CHECKINS.c.patient_id, _CHECKINS.c.body_digest, _CHECKINS.c.severity,
@@ -176,22 +143,13 @@ def placed_at(
     return phone_time, None
 
 
-def sender_by_token(db: Session, token: str, now: datetime) -> Sender | None:
-    row = _SENDER_BY_TOKEN.run(db, token_hash=token_digest(token), now=now).fetchone()
-    if row is None:
-        return None
-    patient, clinic, protocol, timezone, language, surgery_at, created_at, phone, emergency = row
-    return Sender(as_uuid(patient), as_uuid(clinic), protocol, timezone, language,
-                  as_utc(surgery_at), as_utc(created_at), phone, emergency)  # fmt: skip
-
-
-def _resent(db: Session, sender: Sender, body: CheckInCreate, digest: str) -> Received | Refused:
+def _resent(db: Session, sender: Phone, body: CheckInCreate, digest: str) -> Received | Refused:
     """The answer to a check-in id already stored: the same answer if it is the same check-in."""
     existing = _EXISTING.run(db, checkin_id=body.id).fetchone()
     if existing is None:  # stored and erased between the two statements: a rare race
         return Refused(409, _("This id was already used for a different check-in"))
     patient_id, stored_digest, severity, reasons, advice = existing
-    if as_uuid(patient_id) != sender.patient_id or stored_digest != digest:
+    if as_uuid(patient_id) != sender.id or stored_digest != digest:
         return Refused(409, _("This id was already used for a different check-in"))
     return Received(False, _answer(body.id, severity, as_json(reasons), advice))
 
@@ -208,7 +166,7 @@ def receive(
     One write job from the token to the answer: on SQLite it runs on the
     writer thread, where check-ins arriving together are committed together.
     """
-    sender = sender_by_token(db, token, now) if token else None
+    sender = phone_by_token(db, token, now) if token else None
     if sender is None:
         return Refused(401, _("Not authenticated"))
     protocol = protocols.get(sender.protocol_id)
@@ -217,7 +175,7 @@ def receive(
     digest = body_digest(body)
     recorded_at, phone_recorded_at = placed_at(body.recorded_at, sender.created_at, now)
     day = recovery_day_at(sender.timezone, sender.surgery_at, recorded_at)
-    previous = _PREVIOUS.run(db, patient_id=sender.patient_id, before=recorded_at).fetchone()
+    previous = _PREVIOUS.run(db, patient_id=sender.id, before=recorded_at).fetchone()
     verdict = evaluate(
         protocol.rules, answers_of(body), day, _stored_answers(previous) if previous else None
     )
@@ -230,7 +188,7 @@ def receive(
         **body.model_dump(exclude={"recorded_at"}),
         recorded_at=recorded_at,
         phone_recorded_at=phone_recorded_at,
-        patient_id=sender.patient_id,
+        patient_id=sender.id,
         received_at=now,
         day=day,
         severity=verdict.severity,
@@ -240,8 +198,8 @@ def receive(
     )
     if inserted.rowcount == 0:
         return _resent(db, sender, body, digest)
-    raise_for_checkin(db, sender.clinic_id, sender.patient_id, body.id, verdict, now)
-    record(db, now, sender.clinic_id, "patient", sender.patient_id, "checkin.create", "checkin",
+    raise_for_checkin(db, sender.clinic_id, sender.id, body.id, verdict, now)
+    record(db, now, sender.clinic_id, "patient", sender.id, "checkin.create", "checkin",
            body.id, severity=verdict.severity)  # fmt: skip
     return Received(True, _answer(body.id, verdict.severity, stored_reasons, advice))
 
@@ -327,18 +285,17 @@ def checked_in_on(session: Session, days: set[tuple[uuid.UUID, int]]) -> set[tup
     return found
 
 
-_CHECKED_IN_THAT_DAY = select_columns(
-    exists().where(
-        _CHECKINS.c.patient_id == bindparam("patient_id"), _CHECKINS.c.day == bindparam("day")
+# Today asks on every visit: on the driver's cursor (aftercare.db.Prepared).
+_CHECKED_IN_THAT_DAY = Prepared(
+    lambda _dialect: select_columns(
+        exists().where(
+            _CHECKINS.c.patient_id == bindparam("patient_id"),
+            _CHECKINS.c.day == bindparam("day"),
+        )
     )
 )
 
 
 def checked_in_that_day(session: Session, patient_id: uuid.UUID, day: int) -> bool:
     """Whether the patient checked in on this recovery day (Today ticks its check-in)."""
-    found = (
-        session.connection()
-        .execute(_CHECKED_IN_THAT_DAY, {"patient_id": patient_id, "day": day})
-        .scalar()
-    )
-    return bool(found)
+    return bool(_CHECKED_IN_THAT_DAY.run(session, patient_id=patient_id, day=day).fetchone()[0])

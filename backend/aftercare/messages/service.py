@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 from aftercare.accounts.models import Nurse, shown_name
 from aftercare.accounts.throttle import at_human_pace
 from aftercare.audit.service import record
+from aftercare.db import Prepared
 from aftercare.messages.models import Message
 from aftercare.messages.schemas import MessagePublic, PatientMessageCreate, Sender
 from aftercare.patients.models import Patient
@@ -237,18 +238,19 @@ def _tell_patient(session: Session, patient: Patient, message_id: uuid.UUID, now
     queue_now(session, patient, "message", now, tag=f"message-{message_id}", due_at=due_at)
 
 
-# Built once: every page of a signed-in phone shows the count.
-_UNREAD_FOR_PATIENT = select(func.count()).where(
-    Message.patient_id == bindparam("patient_id"),
-    Message.sender == "nurse",
-    col(Message.read_at).is_(None),
+# Every page of a signed-in phone shows the count: on the driver's cursor (db.Prepared).
+_UNREAD_FOR_PATIENT = Prepared(
+    lambda _dialect: select(func.count()).where(
+        Message.patient_id == bindparam("patient_id"),
+        Message.sender == "nurse",
+        col(Message.read_at).is_(None),
+    )
 )
 
 
 def unread_for_patient(session: Session, patient_id: uuid.UUID) -> int:
     """The nurses' messages the patient has not opened yet."""
-    count = session.connection().execute(_UNREAD_FOR_PATIENT, {"patient_id": patient_id})
-    return int(count.scalar_one())
+    return int(_UNREAD_FOR_PATIENT.run(session, patient_id=patient_id).fetchone()[0])
 
 
 def unread_for_clinic(session: Session, clinic_id: uuid.UUID) -> int:

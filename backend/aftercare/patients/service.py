@@ -5,11 +5,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import bindparam
+from sqlalchemy import select as select_columns
 from sqlmodel import Session, col, select, update
 
-from aftercare.accounts.models import Nurse
+from aftercare.accounts.models import AccessToken, Clinic, Nurse
+from aftercare.accounts.security import token_digest
 from aftercare.accounts.service import issue_token
 from aftercare.api_errors import invalid_field
+from aftercare.db import Prepared, as_utc, as_uuid
 from aftercare.patients.codes import code_digest
 from aftercare.patients.models import EnrollmentCode, Patient
 from aftercare.patients.schemas import (
@@ -21,6 +25,61 @@ from aftercare.patients.schemas import (
     FollowupPublic,
 )
 from aftercare.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Phone:
+    """A signed-in phone's patient and clinic as plain values: what the hot paths (a
+    check-in, Today) read, without building ORM objects. Its patient fields have the
+    names and types of `Patient`'s, so a service reading them takes either."""
+
+    id: uuid.UUID
+    clinic_id: uuid.UUID
+    protocol_id: str
+    timezone: str
+    language: str
+    surgery_at: datetime
+    created_at: datetime
+    plan_days: int
+    followup_at: datetime | None
+    followup_place: str | None
+    app_name: str
+    clinic_phone: str | None
+    emergency_number: str
+
+
+# On the driver's cursor (aftercare.db.Prepared): SQLAlchemy's per-statement work cost
+# more than the rest of a check-in together (bench/checkins.py).
+_PATIENTS = Patient.__table__.c  # type: ignore[attr-defined]
+_CLINICS = Clinic.__table__.c  # type: ignore[attr-defined]
+_TOKENS = AccessToken.__table__.c  # type: ignore[attr-defined]
+_PHONE_BY_TOKEN = Prepared(
+    lambda _dialect: select_columns(
+        _PATIENTS.id, _PATIENTS.clinic_id, _PATIENTS.protocol_id, _PATIENTS.timezone,
+        _PATIENTS.language, _PATIENTS.surgery_at, _PATIENTS.created_at, _PATIENTS.plan_days,
+        _PATIENTS.followup_at, _PATIENTS.followup_place, _CLINICS.app_name, _CLINICS.phone,
+        _CLINICS.emergency_number,
+    )
+    .join(AccessToken.__table__, _TOKENS.patient_id == _PATIENTS.id)  # type: ignore[attr-defined]
+    .join(Clinic.__table__, _CLINICS.id == _PATIENTS.clinic_id)  # type: ignore[attr-defined]
+    .where(
+        _TOKENS.token_hash == bindparam("token_hash"),
+        _TOKENS.revoked_at.is_(None),
+        _TOKENS.expires_at > bindparam("now"),
+    )
+)  # fmt: skip
+
+
+def phone_by_token(session: Session, token: str, now: datetime) -> Phone | None:
+    """The phone of a device token (the API's bearer, the pages' session cookie)."""
+    row = _PHONE_BY_TOKEN.run(session, token_hash=token_digest(token), now=now).fetchone()
+    if row is None:
+        return None
+    (patient, clinic, protocol, timezone, language, surgery_at, created_at, plan_days,
+     followup_at, followup_place, app_name, phone, emergency) = row  # fmt: skip
+    return Phone(as_uuid(patient), as_uuid(clinic), protocol, timezone, language,
+                 as_utc(surgery_at), as_utc(created_at), plan_days, as_utc(followup_at),
+                 followup_place, app_name, phone, emergency)  # fmt: skip
 
 
 def spend_code(
@@ -113,7 +172,7 @@ class Visit:
     day: str | None  # "today", "tomorrow", or None for later
 
 
-def upcoming_visit(patient: Patient, now: datetime) -> Visit | None:
+def upcoming_visit(patient: Patient | Phone, now: datetime) -> Visit | None:
     """The booked visit until the end of its day; None when there is none or it is past."""
     if patient.followup_at is None:
         return None

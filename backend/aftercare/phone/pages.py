@@ -22,7 +22,7 @@ from aftercare.patients.qr import is_code_shaped, qr_svg
 from aftercare.phone.shell import (
     DEFAULT_APP_NAME,
     PhoneDep,
-    current_phone,
+    current_phone_values,
     render,
     secure_cookies,
 )
@@ -130,7 +130,7 @@ def _today(
     protocols: dict[str, Protocol],
     now: datetime,
 ) -> Response:
-    patient, clinic = current_phone(request, session, now)
+    patient = current_phone_values(request, session, now)
     day = recovery_day(patient, now)
     shown_day = None
     if day is not None and day <= patient.plan_days:
@@ -139,13 +139,13 @@ def _today(
     context = page_context(
         request,
         patient.language,
-        app_name=clinic.app_name,
+        app_name=patient.app_name,
         day=day,
         days=patient.plan_days,
         plan_day=shown_day,
         checking_in=today_check_in(session, patient, protocols.get(patient.protocol_id), day, now),
-        clinic_phone=clinic.phone,
-        emergency_number=clinic.emergency_number,
+        clinic_phone=patient.clinic_phone,
+        emergency_number=patient.emergency_number,
         visit=service.upcoming_visit(patient, now),
     )
     return render(request, settings, "patient/today.html", context)

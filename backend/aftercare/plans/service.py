@@ -1,15 +1,21 @@
 """Freezing a patient's plan into rows, and reading it back."""
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam
 from sqlalchemy import select as select_columns
 from sqlmodel import Session, col, delete, select
 
+from aftercare.db import Prepared
 from aftercare.patients.models import Patient
 from aftercare.patients.schemas import PrescribedCreate
+from aftercare.patients.service import Phone
 from aftercare.plans.engine import (
     PrescribedItem,
     WakeWindow,
@@ -169,30 +175,46 @@ class ShownDay:
     items: list[ShownItem]
 
 
-# Built once, read as plain rows: Today runs it on every visit.
-_DAY_ITEMS = (
-    select_columns(
-        col(PlanItem.key),
-        col(PlanItem.kind),
-        col(PlanItem.title),
-        col(PlanItem.detail),
-        col(PlanItem.local_time),
-        col(PlanItem.timing),
-        col(PlanItem.done_at),
-        col(PlanItem.tickable),
+# Today runs it on every visit: on the driver's cursor (aftercare.db.Prepared).
+_DAY_ITEMS = Prepared(
+    lambda _dialect: (
+        select_columns(
+            col(PlanItem.key),
+            col(PlanItem.kind),
+            col(PlanItem.title),
+            col(PlanItem.detail),
+            col(PlanItem.local_time),
+            col(PlanItem.timing),
+            col(PlanItem.done_at),
+            col(PlanItem.tickable),
+        )
+        .where(
+            col(PlanItem.patient_id) == bindparam("patient_id"),
+            col(PlanItem.day) == bindparam("day"),
+        )
+        .order_by(col(PlanItem.position))
     )
-    .where(
-        col(PlanItem.patient_id) == bindparam("patient_id"),
-        col(PlanItem.day) == bindparam("day"),
-    )
-    .order_by(col(PlanItem.position))
 )
 
 
-def plan_day(session: Session, patient: Patient, day: int, checked_in: bool) -> ShownDay:
+@lru_cache(maxsize=4096)
+def _texts(stored: str) -> Mapping[str, str]:
+    """A plan item's title or detail as SQLite stores it (PostgreSQL's driver decodes
+    it): the same few texts on every page, decoded once. Only ever read."""
+    texts: Mapping[str, str] = json.loads(stored)
+    return texts
+
+
+def _in_language(stored: Any, language: str) -> str | None:
+    if stored is None:
+        return None
+    return in_language(_texts(stored) if isinstance(stored, str) else stored, language)
+
+
+def plan_day(session: Session, patient: Patient | Phone, day: int, checked_in: bool) -> ShownDay:
     """One day of the patient's frozen plan in their language, as `plan_of` has it;
     `checked_in`: whether the patient checked in that day, which ticks the check-in item."""
-    rows = session.connection().execute(_DAY_ITEMS, {"patient_id": patient.id, "day": day})
+    rows = _DAY_ITEMS.run(session, patient_id=patient.id, day=day).fetchall()
     language = patient.language
     visit_at = visit_place = None
     if patient.followup_at:
@@ -205,13 +227,13 @@ def plan_day(session: Session, patient: Patient, day: int, checked_in: bool) -> 
             ShownItem(
                 id=key,
                 kind=kind,
-                title=in_language(title, language) or "",
-                detail=in_language(detail, language),
+                title=_in_language(title, language) or "",
+                detail=_in_language(detail, language),
                 time=local_time,
                 timing=timing,
                 # The check-in item is ticked by checking in, never by hand.
                 done=checked_in if kind == "check-in" else done_at is not None,
-                tickable=tickable,
+                tickable=bool(tickable),
                 appointment_at=visit_at if follow_up else None,
                 appointment_place=visit_place if follow_up else None,
             )
@@ -243,5 +265,5 @@ def set_done(
     return True
 
 
-def recovery_day(patient: Patient, now: datetime) -> int | None:
+def recovery_day(patient: Patient | Phone, now: datetime) -> int | None:
     return recovery_day_of(patient.surgery_at, patient.timezone, now)
