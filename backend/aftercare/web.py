@@ -5,7 +5,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from functools import lru_cache
 from typing import Annotated, Any
@@ -14,9 +14,11 @@ from zoneinfo import ZoneInfo
 from babel.core import negotiate_locale
 from babel.dates import format_date, format_skeleton, format_time, get_timezone_location
 from fastapi import Depends, HTTPException, Request, Response, status
+from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
-from jinja2 import Environment, pass_context
+from jinja2 import Environment, FileSystemLoader, Template, nodes, pass_context, select_autoescape
 from jinja2.runtime import Context
+from jinja2.visitor import NodeTransformer
 from markupsafe import Markup, escape
 
 from aftercare.i18n import DEFAULT_LANGUAGE, SUPPORTED_LANGUAGES, gettext_for, text_direction
@@ -61,12 +63,91 @@ def _page_gettext(context: Context, message: str, **variables: Any) -> str:
     return Markup(gettext_for(language).gettext(message)) % variables  # noqa: S704
 
 
-def make_templates() -> Jinja2Templates:
-    templates = Jinja2Templates(directory=FRONTEND_DIR / "templates")
-    env = templates.env
-    # Templates ship with the package and change only with it: no file check per page.
-    env.auto_reload = False
-    env.add_extension("jinja2.ext.i18n")
+class _TranslatedEnvironment(Environment):
+    """An environment for one language, whose templates are translated as they are
+    compiled: each `_("a sentence")` with a literal becomes the sentence in that language,
+    made safe as `_page_gettext` makes it, and `_("... %(name)s ...", name=value)` becomes
+    that sentence `%` its values, which escapes them. A page has dozens of these, and
+    each call through the template's context cost more than the rest of a line
+    (bench/checkins.py, py-spy). `_()` of a variable and `ngettext` stay calls."""
+
+    def __init__(self, language: str, **options: Any) -> None:
+        super().__init__(**options)
+        self.language = language
+
+    def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
+        # Jinja has no public hook between parsing and compiling; this is where its own
+        # `parse` and `compile` meet.
+        template = super()._parse(source, name, filename)
+        translated: nodes.Template = _Translate(gettext_for(self.language).gettext).visit(template)
+        return translated
+
+
+class _Translate(NodeTransformer):
+    def __init__(self, gettext: Callable[[str], str]) -> None:
+        self.gettext = gettext
+
+    def visit_Call(self, node: nodes.Call) -> nodes.Node:
+        self.generic_visit(node)
+        if not (
+            isinstance(node.node, nodes.Name)
+            and node.node.name in ("_", "gettext")
+            and len(node.args) == 1
+            and isinstance(node.args[0], nodes.Const)
+            and isinstance(node.args[0].value, str)
+            and node.dyn_args is None
+            and node.dyn_kwargs is None
+        ):
+            return node
+        text = self.gettext(node.args[0].value)
+        if not node.kwargs:
+            # As the newstyle gettext does: formatted even without values ("%%" is "%").
+            return nodes.MarkSafeIfAutoescape(nodes.Const(text % {}), lineno=node.lineno)
+        values = [nodes.Pair(nodes.Const(kw.key), kw.value, lineno=kw.lineno) for kw in node.kwargs]
+        return nodes.Mod(
+            nodes.MarkSafeIfAutoescape(nodes.Const(text), lineno=node.lineno),
+            nodes.Dict(values, lineno=node.lineno),
+            lineno=node.lineno,
+        )
+
+
+class Pages(Jinja2Templates):
+    """The templates, compiled once per language (`_TranslatedEnvironment`); a page is
+    rendered by the environment of its context's `lang`."""
+
+    def __init__(self) -> None:
+        self.languages = {language: _environment(language) for language in SUPPORTED_LANGUAGES}
+        super().__init__(env=self.languages[DEFAULT_LANGUAGE])
+        for env in self.languages.values():
+            self._setup_env_defaults(env)
+
+    def get_template_in(self, name: str, language: object) -> Template:
+        env = self.languages.get(language, self.env) if isinstance(language, str) else self.env
+        return env.get_template(name)
+
+    def TemplateResponse(  # type: ignore[override]
+        self,
+        request: Request,
+        name: str,
+        context: dict[str, Any] | None = None,
+        status_code: int = 200,
+        headers: Mapping[str, str] | None = None,
+    ) -> HTMLResponse:
+        context = context or {}
+        context.setdefault("request", request)
+        template = self.get_template_in(name, context.get("lang"))
+        return HTMLResponse(template.render(context), status_code, headers)
+
+
+def _environment(language: str) -> Environment:
+    env = _TranslatedEnvironment(
+        language,
+        loader=FileSystemLoader(FRONTEND_DIR / "templates"),
+        autoescape=select_autoescape(),
+        # Templates ship with the package and change only with it: no file check per page.
+        auto_reload=False,
+        extensions=["jinja2.ext.i18n"],
+    )
     # Each page is rendered in its reader's language, read from the page's context.
     env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.globals["_"] = env.globals["gettext"] = _page_gettext
@@ -76,7 +157,13 @@ def make_templates() -> Jinja2Templates:
     env.filters["moment"] = _moment
     env.filters["numbers_ltr"] = numbers_ltr
     env.filters["tel"] = tel_uri
-    return templates
+    return env
+
+
+@lru_cache(maxsize=1)
+def make_templates() -> Pages:
+    """The pages' templates, one set for the whole process."""
+    return Pages()
 
 
 def _fragments(env: Environment) -> Callable[..., Markup]:

@@ -68,7 +68,7 @@ def test_each_phone_gets_the_frame_of_its_own_language_clinic_and_page(client, f
 
 def test_the_frame_is_rendered_once_and_kept(client, factory):
     phone = _phone(client, factory, factory.nurse(), "tr")
-    kept: Any = templates.env.globals["fragment"]  # an lru_cache
+    kept: Any = templates.languages["tr"].globals["fragment"]  # an lru_cache
     assert phone.get("/today").status_code == 200  # the bar, the tabs, the notices: kept
     before = kept.cache_info()
     second = phone.get("/today")
