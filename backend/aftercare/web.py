@@ -16,7 +16,15 @@ from babel.dates import format_date, format_skeleton, format_time, get_timezone_
 from fastapi import Depends, HTTPException, Request, Response, status
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
-from jinja2 import Environment, FileSystemLoader, Template, nodes, pass_context, select_autoescape
+from jinja2 import (
+    Environment,
+    FileSystemLoader,
+    Template,
+    nodes,
+    pass_context,
+    pass_environment,
+    select_autoescape,
+)
 from jinja2.runtime import Context
 from jinja2.visitor import NodeTransformer
 from markupsafe import Markup, escape
@@ -181,10 +189,17 @@ def _fragments(env: Environment) -> Callable[..., Markup]:
     return fragment
 
 
-@pass_context
-def _day_date(context: Context, day: date) -> str:
+def _language_of(env: Environment) -> str:
+    """The language a template is rendered in: its environment's (`Pages` renders a page
+    with the environment of its `lang`). A macro imported without the page's context
+    still knows it."""
+    return env.language if isinstance(env, _TranslatedEnvironment) else DEFAULT_LANGUAGE
+
+
+@pass_environment
+def _day_date(env: Environment, day: date) -> str:
     """A plan day's date as the reader says it: "Thu 3 Dec", "jeu. 3 déc."."""
-    return _day_date_in(day, context.get("lang", DEFAULT_LANGUAGE))
+    return _day_date_in(day, _language_of(env))
 
 
 @lru_cache(maxsize=1024)
@@ -203,9 +218,9 @@ def local_moment(moment: datetime, zone: ZoneInfo | str, language: str) -> str:
     return f"{day}, {format_time(local, 'short', locale=language)} ({city})"
 
 
-@pass_context
-def _moment(context: Context, moment: datetime, zone: ZoneInfo | str) -> str:
-    return local_moment(moment, zone, context.get("lang", DEFAULT_LANGUAGE))
+@pass_environment
+def _moment(env: Environment, moment: datetime, zone: ZoneInfo | str) -> str:
+    return local_moment(moment, zone, _language_of(env))
 
 
 # A phone number or any other number, with the spaces and signs inside it.

@@ -2,16 +2,19 @@
 sees it on Today and in My plan, is reminded the day before in neutral words, and finds a
 neutral event in the calendar feed; moving or cancelling it updates both."""
 
+import html
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from babel.dates import format_skeleton
 from icalendar import Calendar
 from sqlmodel import Session, col, select, update
 
 from aftercare.db import session_factory
+from aftercare.i18n import gettext_for
 from aftercare.patients.models import Patient
 from aftercare.privacy.retention import anonymise_due_patients
 from aftercare.reminders.models import Reminder
@@ -260,6 +263,28 @@ def test_today_and_my_plan_show_the_date_and_place(client, factory):
     assert "Fri, Apr 2 at 14:30" in plan and PLACE in plan
     assert "Your clinic will tell you the exact date" not in plan
     assert PLACE not in today.split("<title>")[1].split("</title>")[0]
+
+
+@pytest.mark.parametrize("language", ["fr", "ar", "tr"])
+def test_the_visits_date_reads_in_the_patients_language(client, factory, language):
+    """The date comes from a macro imported without the page's context: it still knows
+    the page's language (web.Pages renders each language with its own templates)."""
+    with time_machine.travel(ENROLLED, tick=False):
+        nurse = factory.nurse()
+        enrolment = factory.enrolment(nurse, language=language)
+    _book(client, nurse, enrolment, followup_at=VISIT, followup_place=PLACE)
+    words = gettext_for(language).gettext
+    when = words("%(date)s at %(time)s") % {
+        "date": format_skeleton("MMMEd", date(2027, 4, 2), locale=language),
+        "time": "14:30",
+    }
+    with time_machine.travel(datetime(2027, 4, 1, 9, 0, tzinfo=UTC), tick=False):
+        _phone(client, enrolment)
+        today = client.get("/today").text
+        plan = client.get("/plan").text
+    assert "Fri, Apr 2" not in today and "Fri, Apr 2" not in plan
+    assert html.escape(when, quote=False) in today and html.escape(when, quote=False) in plan
+    assert words("Your follow-up visit") in today
 
 
 def test_today_forgets_a_visit_once_its_day_is_over(client, factory):
