@@ -25,7 +25,7 @@ from jinja2 import (
     pass_environment,
     select_autoescape,
 )
-from jinja2.runtime import Context
+from jinja2.runtime import Context, Macro
 from jinja2.visitor import NodeTransformer
 from markupsafe import Markup, escape
 
@@ -128,6 +128,16 @@ class Pages(Jinja2Templates):
         super().__init__(env=self.languages[DEFAULT_LANGUAGE])
         for env in self.languages.values():
             self._setup_env_defaults(env)
+
+    def share_macros(self, name: str) -> None:
+        """Make the macros of template `name` globals of every page, in each language.
+        A page importing them instead paid, at each render, Jinja's comparison of every
+        global name with the module's (`_get_default_module`; bench/checkins.py, py-spy)."""
+        for env in self.languages.values():
+            module = env.get_template(name).module
+            env.globals.update(
+                (macro, value) for macro, value in vars(module).items() if isinstance(value, Macro)
+            )
 
     def get_template_in(self, name: str, language: object) -> Template:
         env = self.languages.get(language, self.env) if isinstance(language, str) else self.env

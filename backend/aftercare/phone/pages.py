@@ -27,7 +27,6 @@ from aftercare.phone.shell import (
     secure_cookies,
 )
 from aftercare.plans.service import plan_day, plan_of, recovery_day, set_done
-from aftercare.protocols.deps import ProtocolsDep
 from aftercare.protocols.loader import Protocol
 from aftercare.settings import Settings
 from aftercare.web import SESSION_COOKIE, CsrfChecked, browser_language, page_context
@@ -107,29 +106,21 @@ def start_submit(
 
 
 @router.get("/today", response_model=None)
-async def today(
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    protocols: ProtocolsDep,
-    now: NowDep,
-) -> Response:
+async def today(request: Request, session: SessionDep, now: NowDep) -> Response:
     """The page phones open most. On SQLite its few indexed reads run on the event loop
     (`db.reads_on_loop`): a trip through the thread pool, and the fight of sixteen
     threads for the interpreter, cost more than the page itself. A database server is
-    asked from the thread pool."""
+    asked from the thread pool. The settings and procedure files are read from the app's
+    state rather than as dependencies: FastAPI's solving of each cost this page about
+    1% (bench/checkins.py)."""
     if reads_on_loop(session):
-        return _today(request, session, settings, protocols, now)
-    return await run_in_threadpool(_today, request, session, settings, protocols, now)
+        return _today(request, session, now)
+    return await run_in_threadpool(_today, request, session, now)
 
 
-def _today(
-    request: Request,
-    session: Session,
-    settings: Settings,
-    protocols: dict[str, Protocol],
-    now: datetime,
-) -> Response:
+def _today(request: Request, session: Session, now: datetime) -> Response:
+    settings: Settings = request.app.state.settings
+    protocols: dict[str, Protocol] = request.app.state.protocols
     patient = current_phone_values(request, session, now)
     day = recovery_day(patient, now)
     shown_day = None

@@ -21,6 +21,9 @@ from aftercare.settings import Settings
 from aftercare.web import SESSION_COOKIE, make_templates, page_context, set_csrf_cookie
 
 templates = make_templates()
+# The answer to a check-in and the follow-up visit, as several pages show them.
+templates.share_macros("patient/_answer.html")
+templates.share_macros("patient/_visit.html")
 DEFAULT_APP_NAME = "Care"
 
 
