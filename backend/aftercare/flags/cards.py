@@ -8,7 +8,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, or_, text
+from sqlalchemy import bindparam, case, delete, func, or_, text
 from sqlalchemy import select as select_columns
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
@@ -34,9 +34,17 @@ def _upsert(dialect: str) -> Any:
 _CARD = ["patient_id", "clinic_id", "severity_order", "unacknowledged", "waiting", "sort_at",
          "oldest_unacknowledged_at", "updated_at"]  # fmt: skip
 _LOCK = Prepared(lambda _dialect: text("SELECT pg_advisory_xact_lock(:key)"))
+# What the card says, counted by the database: a patient's waiting flags may be many (a
+# weekend of check-ins no nurse has seen yet), and reading them back one by one made
+# every new check-in slower than the last (bench/checkins.py, py-spy).
+_OPEN = col(Flag.status) == "open"
 _WAITING_FLAGS = Prepared(
     lambda _dialect: select_columns(
-        col(Flag.severity_rank), col(Flag.status), col(Flag.created_at)
+        func.max(col(Flag.severity_rank)),
+        func.count(),
+        func.count(case((_OPEN, 1))),
+        func.min(case((_OPEN, col(Flag.created_at)))),
+        func.min(col(Flag.created_at)),
     ).where(
         col(Flag.patient_id) == bindparam("patient_id"),
         or_(*(col(Flag.status) == status for status in WAITING)),
@@ -54,23 +62,22 @@ def refresh_card(db: Session, patient_id: uuid.UUID, clinic_id: uuid.UUID) -> No
         # Two nurses moving two of one patient's flags at once: the second waits here
         # for the first to commit, then reads both changes (no card left stale).
         _LOCK.run(db, key=int.from_bytes(patient_id.bytes[:8], "big", signed=True))
-    flags = [
-        (rank, status, as_utc(at))
-        for rank, status, at in _WAITING_FLAGS.run(db, patient_id=patient_id).fetchall()
-    ]
-    if not flags:
+    worst_rank, waiting, unacknowledged, oldest_open, oldest = _WAITING_FLAGS.run(
+        db, patient_id=patient_id
+    ).fetchone()
+    if not waiting:
         _REMOVE.run(db, patient_id=patient_id)
         return
-    worst = _SEVERITY_OF_RANK.get(max(rank for rank, _, _ in flags), "amber")
-    unacknowledged: list[datetime] = [at for _, status, at in flags if status == "open"]
+    worst = _SEVERITY_OF_RANK.get(worst_rank, "amber")
+    oldest_unacknowledged: datetime | None = as_utc(oldest_open)
     _SAVE.run(
         db,
         patient_id=patient_id,
         clinic_id=clinic_id,
         severity_order=SEVERITY_ORDER[worst],
-        unacknowledged=len(unacknowledged),
-        waiting=len(flags),
-        sort_at=min(unacknowledged) if unacknowledged else min(at for _, _, at in flags),
-        oldest_unacknowledged_at=min(unacknowledged) if unacknowledged else None,
+        unacknowledged=unacknowledged,
+        waiting=waiting,
+        sort_at=oldest_unacknowledged or as_utc(oldest),
+        oldest_unacknowledged_at=oldest_unacknowledged,
         updated_at=datetime.now(UTC),
     )
