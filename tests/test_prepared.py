@@ -115,3 +115,20 @@ def test_a_database_error_is_sqlalchemys_and_keeps_the_values_out(session):
     assert raised.value.hide_parameters
     assert "[parameters:" not in str(raised.value)
     session.rollback()
+
+
+# Any moment whose offset does not carry it out of datetime's range, year 1 included.
+any_moment = st.datetimes(datetime(1, 1, 2), datetime(9999, 12, 30), timezones=st.just(UTC))
+
+
+@given(at=any_moment, offset=st.integers(-14 * 60, 14 * 60))
+def test_a_time_is_written_as_sqlalchemy_writes_it_on_sqlite(at, offset):
+    """Same text, so that times written either way compare and sort together."""
+    from sqlalchemy.dialects import sqlite
+
+    from aftercare.db import _for_sqlite
+
+    sqlalchemys = sqlite.DATETIME().bind_processor(sqlite.dialect())
+    assert sqlalchemys is not None
+    local = at.astimezone(timezone(timedelta(minutes=offset)))
+    assert _for_sqlite(local) == sqlalchemys(at.replace(tzinfo=None))

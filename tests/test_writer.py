@@ -25,6 +25,18 @@ def _add_event(action: str):
     return job
 
 
+def _blocker(running: threading.Event, release: threading.Event):
+    """A job that holds the writer until released, then writes "first"."""
+
+    def job(session: Session) -> str:
+        running.set()
+        release.wait(CEILING_S)
+        result: str = _add_event("first")(session)
+        return result
+
+    return job
+
+
 def _count(engine) -> int:
     with Session(engine) as session:
         return session.exec(select(func.count()).select_from(AuditEvent)).one()
@@ -41,14 +53,8 @@ def test_jobs_waiting_together_are_committed_together(engine):
     writer = GroupCommitWriter(engine)
     commits = []
     event.listen(engine, "commit", lambda conn: commits.append(1))
-    running = threading.Event()
-    release = threading.Event()
-
-    def blocker(session: Session) -> str:
-        running.set()
-        release.wait(CEILING_S)
-        result: str = _add_event("first")(session)
-        return result
+    running, release = threading.Event(), threading.Event()
+    blocker = _blocker(running, release)
 
     with ThreadPoolExecutor(12) as pool:
         first = pool.submit(writer.run, blocker)
@@ -83,3 +89,35 @@ def test_a_failing_job_fails_alone(engine):
         assert len({f.result() for f in futures}) == 12
     writer.close()
     assert _count(engine) == 12
+
+
+def test_a_request_that_gives_up_waiting_stops_nothing(engine):
+    """A request cancelled while its job waits (a closed tab, a server's shutdown): its
+    job still runs and is kept, and the writer goes on with the next ones."""
+    import asyncio
+
+    writer = GroupCommitWriter(engine)
+    running, release = threading.Event(), threading.Event()
+    blocker = _blocker(running, release)
+
+    async def scenario() -> list[str]:
+        first = asyncio.ensure_future(writer.submit(blocker))
+        assert await asyncio.to_thread(running.wait, CEILING_S), "the writer runs the first job"
+        given_up = asyncio.ensure_future(writer.submit(_add_event("given up")))
+        deadline = time.monotonic() + CEILING_S
+        while writer._jobs.qsize() < 1:
+            assert time.monotonic() < deadline, "the second job never waited"
+            await asyncio.sleep(0.01)
+        given_up.cancel()
+        release.set()
+        later = await asyncio.wait_for(writer.submit(_add_event("later")), CEILING_S)
+        return [await first, later]
+
+    try:
+        assert asyncio.run(scenario()) == ["first", "later"]
+    finally:
+        release.set()
+        writer.close()
+    with Session(engine) as session:
+        actions = set(session.exec(select(AuditEvent.action)).all())
+    assert {"first", "given up", "later"} <= actions, "the job given up on is kept"

@@ -15,7 +15,7 @@ from sqlmodel import Session, col, update
 from aftercare.accounts.models import Nurse
 from aftercare.audit.service import record
 from aftercare.db import Prepared
-from aftercare.flags.cards import refresh_card
+from aftercare.flags.cards import add_to_card, refresh_card
 from aftercare.flags.models import SEVERITY_RANK, Flag
 from aftercare.flags.rules import Evidence, Verdict, reason_message
 from aftercare.flags.schemas import FlagPublic, FlagStatus, Outcome, Reason
@@ -79,7 +79,7 @@ def raise_for_checkin(
         ],
         created_at=now,
     )
-    refresh_card(db, patient_id, clinic_id)
+    add_to_card(db, patient_id, clinic_id, verdict.severity, now)
 
 
 def raise_for_silence(
