@@ -78,6 +78,25 @@ def test_a_write_marks_the_session_and_pending_changes_are_flushed_first(engine,
     session.rollback()
 
 
+def test_a_read_only_connection_reads_what_the_session_reads_and_cannot_write(engine, session):
+    from aftercare.db import read_only
+
+    _INSERT.run(session, at=datetime.now(UTC), clinic_id=None, actor="system", actor_id=None,
+                action="test", subject="test", subject_id="kept", client=None,
+                detail={"a": 1})  # fmt: skip
+    session.commit()
+    with read_only(engine) as reads:
+        assert (
+            _READ.run(reads, subject_id="kept").fetchall()
+            == _READ.run(session, subject_id="kept").fetchall()
+        )
+        with pytest.raises(ValueError, match="through a session"):
+            _INSERT.run(reads, at=datetime.now(UTC), clinic_id=None, actor="system",
+                        actor_id=None, action="t", subject="t", subject_id="lost", client=None,
+                        detail={})  # fmt: skip
+    assert _READ.run(session, subject_id="lost").fetchall() == []
+
+
 def test_constants_written_in_the_statement_are_kept(engine, session):
     assert _COUNT_OPEN.run(session, patient_id=uuid.uuid4()).fetchall() == []
 

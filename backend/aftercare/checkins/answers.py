@@ -17,7 +17,7 @@ from sqlalchemy import select as select_columns
 from sqlmodel import Session, col, select
 
 from aftercare.checkins.models import CheckIn
-from aftercare.db import Prepared, as_json, as_utc, as_uuid
+from aftercare.db import Prepared, Reads, as_json, as_utc, as_uuid
 from aftercare.flags.models import Flag
 from aftercare.flags.rules import Evidence, Severity, Verdict, calls_for
 from aftercare.flags.schemas import Reason
@@ -182,7 +182,7 @@ def _kept_row(row: Any) -> tuple[KeptCheckIn, str | None]:
 
 
 def today_check_in(
-    session: Session,
+    session: Reads,
     patient: Patient | Phone,
     protocol: Protocol | None,
     day: int | None,

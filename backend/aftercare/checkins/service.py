@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select, update
 from aftercare.audit.service import record
 from aftercare.checkins.models import CheckIn
 from aftercare.checkins.schemas import CheckInAnswer, CheckInCreate, CheckInPublic
-from aftercare.db import Prepared, as_json, as_uuid
+from aftercare.db import Prepared, Reads, as_json, as_uuid
 from aftercare.flags.models import Flag
 from aftercare.flags.rules import Answers, Verdict, advice_for, evaluate, reason_message
 from aftercare.flags.schemas import Reason
@@ -296,6 +296,6 @@ _CHECKED_IN_THAT_DAY = Prepared(
 )
 
 
-def checked_in_that_day(session: Session, patient_id: uuid.UUID, day: int) -> bool:
+def checked_in_that_day(session: Reads, patient_id: uuid.UUID, day: int) -> bool:
     """Whether the patient checked in on this recovery day (Today ticks its check-in)."""
     return bool(_CHECKED_IN_THAT_DAY.run(session, patient_id=patient_id, day=day).fetchone()[0])

@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 from aftercare.accounts.models import Nurse, shown_name
 from aftercare.accounts.throttle import at_human_pace
 from aftercare.audit.service import record
-from aftercare.db import Prepared
+from aftercare.db import Prepared, Reads
 from aftercare.messages.models import Message
 from aftercare.messages.schemas import MessagePublic, PatientMessageCreate, Sender
 from aftercare.patients.models import Patient
@@ -248,7 +248,7 @@ _UNREAD_FOR_PATIENT = Prepared(
 )
 
 
-def unread_for_patient(session: Session, patient_id: uuid.UUID) -> int:
+def unread_for_patient(session: Reads, patient_id: uuid.UUID) -> int:
     """The nurses' messages the patient has not opened yet."""
     return int(_UNREAD_FOR_PATIENT.run(session, patient_id=patient_id).fetchone()[0])
 

@@ -13,7 +13,7 @@ from aftercare.accounts.models import AccessToken, Clinic, Nurse
 from aftercare.accounts.security import token_digest
 from aftercare.accounts.service import issue_token
 from aftercare.api_errors import invalid_field
-from aftercare.db import Prepared, as_utc, as_uuid
+from aftercare.db import Prepared, Reads, as_utc, as_uuid
 from aftercare.patients.codes import code_digest
 from aftercare.patients.models import EnrollmentCode, Patient
 from aftercare.patients.schemas import (
@@ -70,7 +70,7 @@ _PHONE_BY_TOKEN = Prepared(
 )  # fmt: skip
 
 
-def phone_by_token(session: Session, token: str, now: datetime) -> Phone | None:
+def phone_by_token(session: Reads, token: str, now: datetime) -> Phone | None:
     """The phone of a device token (the API's bearer, the pages' session cookie)."""
     row = _PHONE_BY_TOKEN.run(session, token_hash=token_digest(token), now=now).fetchone()
     if row is None:

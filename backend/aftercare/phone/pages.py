@@ -7,12 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlmodel import Session
+from sqlalchemy import Engine
 
 from aftercare.accounts.throttle import Attempts
 from aftercare.checkins.answers import today_check_in
 from aftercare.checkins.service import checked_in_that_day, checkin_days, placed_at
-from aftercare.db import reads_on_loop
+from aftercare.db import read_only, reads_on_loop
 from aftercare.deps import ClientDep, NowDep, SessionDep, SettingsDep
 from aftercare.i18n import _, gettext_for
 from aftercare.patients import service
@@ -106,27 +106,32 @@ def start_submit(
 
 
 @router.get("/today", response_model=None)
-async def today(request: Request, session: SessionDep, now: NowDep) -> Response:
-    """The page phones open most. On SQLite its few indexed reads run on the event loop
+async def today(request: Request, now: NowDep) -> Response:
+    """The page phones open most, and it only reads: on a plain connection rather than a
+    session (`db.read_only`). On SQLite its few indexed reads run on the event loop
     (`db.reads_on_loop`): a trip through the thread pool, and the fight of sixteen
     threads for the interpreter, cost more than the page itself. A database server is
-    asked from the thread pool. The settings and procedure files are read from the app's
-    state rather than as dependencies: FastAPI's solving of each cost this page about
-    1% (bench/checkins.py)."""
-    if reads_on_loop(session):
-        return _today(request, session, now)
-    return await run_in_threadpool(_today, request, session, now)
+    asked from the thread pool. The engine, settings and procedure files are read from
+    the app's state rather than as dependencies: FastAPI's solving of each cost this
+    page about 1% (bench/checkins.py)."""
+    engine: Engine = request.app.state.engine
+    if reads_on_loop(engine):
+        return _today(request, engine, now)
+    return await run_in_threadpool(_today, request, engine, now)
 
 
-def _today(request: Request, session: Session, now: datetime) -> Response:
+def _today(request: Request, engine: Engine, now: datetime) -> Response:
     settings: Settings = request.app.state.settings
     protocols: dict[str, Protocol] = request.app.state.protocols
-    patient = current_phone_values(request, session, now)
-    day = recovery_day(patient, now)
-    shown_day = None
-    if day is not None and day <= patient.plan_days:
-        checked_in = checked_in_that_day(session, patient.id, day)
-        shown_day = plan_day(session, patient, day, checked_in)
+    with read_only(engine) as reads:
+        patient = current_phone_values(request, reads, now)
+        day = recovery_day(patient, now)
+        shown_day = None
+        if day is not None and day <= patient.plan_days:
+            checked_in = checked_in_that_day(reads, patient.id, day)
+            shown_day = plan_day(reads, patient, day, checked_in)
+        protocol = protocols.get(patient.protocol_id)
+        checking_in = today_check_in(reads, patient, protocol, day, now)
     context = page_context(
         request,
         patient.language,
@@ -134,7 +139,7 @@ def _today(request: Request, session: Session, now: datetime) -> Response:
         day=day,
         days=patient.plan_days,
         plan_day=shown_day,
-        checking_in=today_check_in(session, patient, protocols.get(patient.protocol_id), day, now),
+        checking_in=checking_in,
         clinic_phone=patient.clinic_phone,
         emergency_number=patient.emergency_number,
         visit=service.upcoming_visit(patient, now),

@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
 from aftercare.accounts.models import Clinic
+from aftercare.db import Reads
 from aftercare.deps import NowDep, SessionDep
 from aftercare.messages.service import unread_for_patient
 from aftercare.patients.deps import patient_by_token
@@ -61,7 +62,7 @@ def current_phone(request: Request, session: SessionDep, now: NowDep) -> tuple[P
     return found
 
 
-def current_phone_values(request: Request, session: Session, now: datetime) -> Phone:
+def current_phone_values(request: Request, session: Reads, now: datetime) -> Phone:
     """`current_phone` as plain values, read on the driver's cursor: for the pages that
     only read (Today, the page phones open most)."""
     token = request.cookies.get(SESSION_COOKIE)

@@ -12,7 +12,7 @@ from sqlalchemy import bindparam
 from sqlalchemy import select as select_columns
 from sqlmodel import Session, col, delete, select
 
-from aftercare.db import Prepared
+from aftercare.db import Prepared, Reads
 from aftercare.patients.models import Patient
 from aftercare.patients.schemas import PrescribedCreate
 from aftercare.patients.service import Phone
@@ -211,7 +211,7 @@ def _in_language(stored: Any, language: str) -> str | None:
     return in_language(_texts(stored) if isinstance(stored, str) else stored, language)
 
 
-def plan_day(session: Session, patient: Patient | Phone, day: int, checked_in: bool) -> ShownDay:
+def plan_day(session: Reads, patient: Patient | Phone, day: int, checked_in: bool) -> ShownDay:
     """One day of the patient's frozen plan in their language, as `plan_of` has it;
     `checked_in`: whether the patient checked in that day, which ticks the check-in item."""
     rows = _DAY_ITEMS.run(session, patient_id=patient.id, day=day).fetchall()
