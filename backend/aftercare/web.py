@@ -171,6 +171,8 @@ def _environment(language: str) -> Environment:
     env.globals["_"] = env.globals["gettext"] = _page_gettext
     env.globals["text_direction"] = text_direction
     env.globals["fragment"] = _fragments(env)
+    env.globals["csrf_slot"] = CSRF_SLOT
+    env.filters["with_csrf"] = with_csrf
     env.filters["day_date"] = _day_date
     env.filters["moment"] = _moment
     env.filters["numbers_ltr"] = numbers_ltr
@@ -197,6 +199,16 @@ def _fragments(env: Environment) -> Callable[..., Markup]:
         return Markup(env.get_template(name).render(**values).strip())  # noqa: S704
 
     return fragment
+
+
+# A kept fragment's form token: a character no text holds, filled in by the page.
+CSRF_SLOT = Markup("\ue000csrf\ue000")
+
+
+def with_csrf(html: str, token: str) -> Markup:
+    """`{% filter with_csrf(csrf_token) %}`: the page's form token in the slots of the
+    fragments inside (a fragment is the same for every phone; its token is not)."""
+    return Markup(str(html).replace(CSRF_SLOT, str(escape(token))))  # noqa: S704
 
 
 def _language_of(env: Environment) -> str:

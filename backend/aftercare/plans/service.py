@@ -174,6 +174,18 @@ class ShownDay:
     day: int
     items: list[ShownItem]
 
+    @property
+    def tasks(self) -> tuple[ShownItem, ...]:
+        """Today's list: the day's items but its milestones (its news), as a key the page
+        can keep its rendering by (`fragment`)."""
+        return tuple(item for item in self.items if item.kind != "milestone")
+
+    @property
+    def has_visit(self) -> bool:
+        """Whether the list holds the follow-up visit, whose time and place are the
+        patient's own: such a list is never kept."""
+        return any(item.appointment_at for item in self.items)
+
 
 # Today runs it on every visit: on the driver's cursor (aftercare.db.Prepared).
 _DAY_ITEMS = Prepared(
