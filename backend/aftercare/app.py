@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.staticfiles import StaticFiles
+from fastapi.telemetry import TelemetryConfig
 from sqlalchemy import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -109,6 +110,12 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+TELEMETRY_OFF: TelemetryConfig = {
+    "tracing": False, "metrics": False, "logs": False, "operation_spans": False,
+    "auto_configure": False,
+}  # fmt: skip
+
+
 def create_app(
     settings: Settings | None = None, engine: Engine | None = None, run_jobs: bool = False
 ) -> FastAPI:
@@ -158,6 +165,12 @@ def create_app(
         # The interactive docs would load scripts from a CDN: no third-party requests.
         docs_url=None,
         redoc_url=None,
+        # FastAPI's own OpenTelemetry hooks stay off, whatever the environment says
+        # (FASTAPI_OTEL_AUTO_CONFIGURE, a provider set by another library): they would
+        # export a failed request's body and an error's message, which may hold what a
+        # patient typed. Our logs are the record (aftercare.logs); asking at each request
+        # whether a provider was set cost /healthz about 4% too (bench/checkins.py).
+        telemetry=TELEMETRY_OFF,
     )
     app.state.settings = settings
     app.state.engine = engine
