@@ -34,6 +34,49 @@ from aftercare.web import SESSION_COOKIE, CsrfChecked, browser_language, page_co
 router = APIRouter(include_in_schema=False)
 
 
+# Today first: the routes are tried in turn, and Today is the page phones open most.
+@router.get("/today", response_model=None)
+async def today(request: Request, now: NowDep) -> Response:
+    """The page phones open most, and it only reads: on a plain connection rather than a
+    session (`db.read_only`). On SQLite its few indexed reads run on the event loop
+    (`db.reads_on_loop`): a trip through the thread pool, and the fight of sixteen
+    threads for the interpreter, cost more than the page itself. A database server is
+    asked from the thread pool. The engine, settings and procedure files are read from
+    the app's state rather than as dependencies: FastAPI's solving of each cost this
+    page about 1% (bench/checkins.py)."""
+    engine: Engine = request.app.state.engine
+    if reads_on_loop(engine):
+        return _today(request, engine, now)
+    return await run_in_threadpool(_today, request, engine, now)
+
+
+def _today(request: Request, engine: Engine, now: datetime) -> Response:
+    settings: Settings = request.app.state.settings
+    protocols: dict[str, Protocol] = request.app.state.protocols
+    with read_only(engine) as reads:
+        patient = current_phone_values(request, reads, now)
+        day = recovery_day(patient, now)
+        shown_day = None
+        if day is not None and day <= patient.plan_days:
+            checked_in = checked_in_that_day(reads, patient.id, day)
+            shown_day = plan_day(reads, patient, day, checked_in)
+        protocol = protocols.get(patient.protocol_id)
+        checking_in = today_check_in(reads, patient, protocol, day, now)
+    context = page_context(
+        request,
+        patient.language,
+        app_name=patient.app_name,
+        day=day,
+        days=patient.plan_days,
+        plan_day=shown_day,
+        checking_in=checking_in,
+        clinic_phone=patient.clinic_phone,
+        emergency_number=patient.emergency_number,
+        visit=service.upcoming_visit(patient, now),
+    )
+    return render(request, settings, "patient/today.html", context)
+
+
 @router.get("/", response_class=HTMLResponse)
 def landing(request: Request, settings: SettingsDep) -> HTMLResponse:
     lang = browser_language(request)
@@ -103,48 +146,6 @@ def start_submit(
         secure=secure_cookies(settings),
     )
     return response
-
-
-@router.get("/today", response_model=None)
-async def today(request: Request, now: NowDep) -> Response:
-    """The page phones open most, and it only reads: on a plain connection rather than a
-    session (`db.read_only`). On SQLite its few indexed reads run on the event loop
-    (`db.reads_on_loop`): a trip through the thread pool, and the fight of sixteen
-    threads for the interpreter, cost more than the page itself. A database server is
-    asked from the thread pool. The engine, settings and procedure files are read from
-    the app's state rather than as dependencies: FastAPI's solving of each cost this
-    page about 1% (bench/checkins.py)."""
-    engine: Engine = request.app.state.engine
-    if reads_on_loop(engine):
-        return _today(request, engine, now)
-    return await run_in_threadpool(_today, request, engine, now)
-
-
-def _today(request: Request, engine: Engine, now: datetime) -> Response:
-    settings: Settings = request.app.state.settings
-    protocols: dict[str, Protocol] = request.app.state.protocols
-    with read_only(engine) as reads:
-        patient = current_phone_values(request, reads, now)
-        day = recovery_day(patient, now)
-        shown_day = None
-        if day is not None and day <= patient.plan_days:
-            checked_in = checked_in_that_day(reads, patient.id, day)
-            shown_day = plan_day(reads, patient, day, checked_in)
-        protocol = protocols.get(patient.protocol_id)
-        checking_in = today_check_in(reads, patient, protocol, day, now)
-    context = page_context(
-        request,
-        patient.language,
-        app_name=patient.app_name,
-        day=day,
-        days=patient.plan_days,
-        plan_day=shown_day,
-        checking_in=checking_in,
-        clinic_phone=patient.clinic_phone,
-        emergency_number=patient.emergency_number,
-        visit=service.upcoming_visit(patient, now),
-    )
-    return render(request, settings, "patient/today.html", context)
 
 
 @router.post("/today/done", response_model=None)
