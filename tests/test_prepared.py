@@ -78,6 +78,38 @@ def test_a_write_marks_the_session_and_pending_changes_are_flushed_first(engine,
     session.rollback()
 
 
+def _write(session: Session, subject_id: str) -> None:
+    _INSERT.run(session, at=datetime.now(UTC), clinic_id=None, actor="system", actor_id=None,
+                action="test", subject="test", subject_id=subject_id, client=None,
+                detail={})  # fmt: skip
+
+
+def test_each_transaction_of_a_session_runs_on_its_own_connection(engine):
+    """The session's connection is kept for its transaction only (`db.CONNECTION`): after
+    a commit, a rollback or a savepoint the next statement runs in the session's current
+    transaction, whatever connection the pool gave it."""
+    tag = uuid.uuid4().hex
+    with Session(engine) as session:
+        _write(session, f"{tag}-committed")
+        session.commit()
+        _write(session, f"{tag}-rolled-back")  # a new transaction, begun by the statement
+        session.rollback()
+        with session.begin_nested():
+            _write(session, f"{tag}-in-savepoint")
+        _write(session, f"{tag}-after-savepoint")
+        session.commit()
+        session.close()
+        _write(session, f"{tag}-after-close")
+        session.commit()
+    with Session(engine) as session:
+        stored = session.exec(
+            select(AuditEvent.subject_id).where(col(AuditEvent.subject_id).startswith(tag))
+        ).all()
+    assert sorted(stored) == sorted(
+        f"{tag}-{name}" for name in ("committed", "in-savepoint", "after-savepoint", "after-close")
+    )
+
+
 def test_a_read_only_connection_reads_what_the_session_reads_and_cannot_write(engine, session):
     from aftercare.db import read_only
 

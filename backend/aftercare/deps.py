@@ -32,10 +32,14 @@ async def get_engine(request: Request) -> Engine:
     return engine
 
 
-async def get_writer(request: Request) -> Writer:
+def writer_of(request: Request) -> Writer:
     """The single writer (`writer.py`): the door of the hot writes, a job at a time."""
     writer: Writer = request.app.state.writer
     return writer
+
+
+async def get_writer(request: Request) -> Writer:
+    return writer_of(request)
 
 
 async def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> AsyncIterator[Session]:
@@ -83,9 +87,14 @@ async def unit_of_work(
                 await run_in_threadpool(session.rollback)
 
 
-async def get_now() -> datetime:
-    """The request's clock; the one place routes learn the time."""
+def clock() -> datetime:
+    """The request's clock; the one place routes learn the time (`NowDep`, or called
+    by the hot routes, which read what they need off the request: see `submit_checkin`)."""
     return datetime.now(UTC)
+
+
+async def get_now() -> datetime:
+    return clock()
 
 
 @lru_cache(maxsize=8)
