@@ -121,6 +121,16 @@ def test_pain_rising_from_day_4_through_the_api(client, factory, nurse, language
     assert "5" in rising["reasons"][0]["message"] and "2" in rising["reasons"][0]["message"]
 
 
+def test_pain_rising_is_judged_against_the_check_in_before_it_was_received(client, factory, nurse):
+    """A phone whose clock says a year before enrolment: its check-in is placed when it
+    arrived, and judged against the check-in before that moment, not before its clock."""
+    headers = enrol(factory, nurse, days_ago=3)  # Day 4
+    client.post("/api/v1/me/checkins", headers=headers, json=body(pain=2, recorded_at=ago(days=1)))
+    wrong = client.post("/api/v1/me/checkins", headers=headers,
+                        json=body(pain=5, recorded_at=ago(days=365))).json()  # fmt: skip
+    assert [reason["code"] for reason in wrong["reasons"]] == ["pain-rising"]
+
+
 def test_red_advice_without_a_clinic_phone_still_says_whom_to_call(client, patient):
     answer = client.post("/api/v1/me/checkins", json=body(bleeding="heavy"), headers=patient).json()
     assert "112" in answer["advice"] and "your clinic's usual number" in answer["advice"]

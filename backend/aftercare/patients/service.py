@@ -1,11 +1,13 @@
 """Enrolling patients and spending their one-time codes."""
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam
+from sqlalchemy import Select, bindparam
 from sqlalchemy import select as select_columns
 from sqlmodel import Session, col, select, update
 
@@ -53,33 +55,44 @@ class Phone:
 _PATIENTS = Patient.__table__.c  # type: ignore[attr-defined]
 _CLINICS = Clinic.__table__.c  # type: ignore[attr-defined]
 _TOKENS = AccessToken.__table__.c  # type: ignore[attr-defined]
-_PHONE_BY_TOKEN = Prepared(
-    lambda _dialect: select_columns(
-        _PATIENTS.id, _PATIENTS.clinic_id, _PATIENTS.protocol_id, _PATIENTS.timezone,
-        _PATIENTS.language, _PATIENTS.surgery_at, _PATIENTS.created_at, _PATIENTS.plan_days,
-        _PATIENTS.followup_at, _PATIENTS.followup_place, _CLINICS.app_name, _CLINICS.phone,
-        _CLINICS.emergency_number,
-    )
-    .join(AccessToken.__table__, _TOKENS.patient_id == _PATIENTS.id)  # type: ignore[attr-defined]
-    .join(Clinic.__table__, _CLINICS.id == _PATIENTS.clinic_id)  # type: ignore[attr-defined]
-    .where(
-        _TOKENS.token_hash == bindparam("token_hash"),
-        _TOKENS.revoked_at.is_(None),
-        _TOKENS.expires_at > bindparam("now"),
-    )
-)  # fmt: skip
+
+
+def phone_query() -> Select[Any]:
+    """The signed-in phone of a device token (`token_hash`, valid at `now`): its patient
+    and clinic, the columns `phone_of` reads. A hot path may add columns to it."""
+    return (
+        select_columns(
+            _PATIENTS.id, _PATIENTS.clinic_id, _PATIENTS.protocol_id, _PATIENTS.timezone,
+            _PATIENTS.language, _PATIENTS.surgery_at, _PATIENTS.created_at,
+            _PATIENTS.plan_days, _PATIENTS.followup_at, _PATIENTS.followup_place,
+            _CLINICS.app_name, _CLINICS.phone, _CLINICS.emergency_number,
+        )
+        .join(AccessToken.__table__, _TOKENS.patient_id == _PATIENTS.id)  # type: ignore[attr-defined]
+        .join(Clinic.__table__, _CLINICS.id == _PATIENTS.clinic_id)  # type: ignore[attr-defined]
+        .where(
+            _TOKENS.token_hash == bindparam("token_hash"),
+            _TOKENS.revoked_at.is_(None),
+            _TOKENS.expires_at > bindparam("now"),
+        )
+    )  # fmt: skip
+
+
+_PHONE_BY_TOKEN = Prepared(lambda _dialect: phone_query())
+
+
+def phone_of(row: Sequence[Any]) -> Phone:
+    """A phone from a row of `phone_query` (its first columns)."""
+    (patient, clinic, protocol, timezone, language, surgery_at, created_at, plan_days,
+     followup_at, followup_place, app_name, phone, emergency) = row[:13]  # fmt: skip
+    return Phone(as_uuid(patient), as_uuid(clinic), protocol, timezone, language,
+                 as_utc(surgery_at), as_utc(created_at), plan_days, as_utc(followup_at),
+                 followup_place, app_name, phone, emergency)  # fmt: skip
 
 
 def phone_by_token(session: Reads, token: str, now: datetime) -> Phone | None:
     """The phone of a device token (the API's bearer, the pages' session cookie)."""
     row = _PHONE_BY_TOKEN.run(session, token_hash=token_digest(token), now=now).fetchone()
-    if row is None:
-        return None
-    (patient, clinic, protocol, timezone, language, surgery_at, created_at, plan_days,
-     followup_at, followup_place, app_name, phone, emergency) = row  # fmt: skip
-    return Phone(as_uuid(patient), as_uuid(clinic), protocol, timezone, language,
-                 as_utc(surgery_at), as_utc(created_at), plan_days, as_utc(followup_at),
-                 followup_place, app_name, phone, emergency)  # fmt: skip
+    return None if row is None else phone_of(row)
 
 
 def spend_code(
