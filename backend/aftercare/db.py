@@ -23,6 +23,11 @@ def normalise_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+# How long a connection waits for another's write lock (another process: the writer
+# thread is this process's only writer). The event loop never waits (`writer.py`).
+BUSY_TIMEOUT_MS = 5000
+
+
 def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     # WAL lets readers work while one writer commits; FULL keeps a check-in
@@ -30,7 +35,7 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     # What is deleted is overwritten with zeros, not left in free pages: an erased
     # patient's words must not stay readable in the file.
     cursor.execute("PRAGMA secure_delete=ON")

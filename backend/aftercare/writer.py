@@ -12,6 +12,14 @@ the session is gone when the caller reads the result). It may be run twice:
 when a batch fails, its jobs are retried one by one, so that one bad job
 fails alone; and a job that hits a unique constraint (the same check-in sent
 twice at once) is run again, to find what the other one stored.
+
+A job submitted from the event loop (`submit`: the check-in) runs on the loop itself,
+when the writer thread gives that loop its turn: the jobs the loop gathered meanwhile
+run there in one transaction, which the writer thread then commits (the fsync) while
+the loop goes on serving. Run in the writer thread, such a job fought the loop for
+Python's lock at each statement (bench/checkins.py: 5 thread switches a check-in and
+a tenth of the server's time). On the loop a job never waits for SQLite's lock: if
+another process holds it, the batch goes back to the writer thread, which waits.
 """
 
 import asyncio
@@ -27,7 +35,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from aftercare.db import has_writes, make_engine
+from aftercare.db import BUSY_TIMEOUT_MS, has_writes, make_engine
 
 T = TypeVar("T")
 Job = Callable[[Session], T]
@@ -80,6 +88,20 @@ class DirectWriter:
 _STOP = object()
 # Where a job's outcome goes: a thread's future (`run`), or the event loop's (`submit`).
 Waiting = tuple[Job[Any], "Future[Any] | asyncio.Future[Any]"]
+# How often the writer thread, waiting for a loop to run its turn, looks whether that
+# loop still runs: it only decides who runs the jobs (the loop, or the writer thread
+# when the loop has stopped or the writer closes), never their outcome.
+TURN_CHECK_S = 1.0
+
+
+class _Turn:
+    """Jobs submitted on one event loop, waiting for the writer to give that loop its turn.
+    Taken once: by the loop, or by the writer thread if the loop no longer runs."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.waiting: list[Waiting] = []
+        self.taken = False
 
 
 def _settle(outcomes: list[tuple["asyncio.Future[Any]", bool, Any]]) -> None:
@@ -101,6 +123,11 @@ class GroupCommitWriter:
         self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        # Each loop's turn still gathering jobs, and what a loop hands back from its turn.
+        self._turns: dict[asyncio.AbstractEventLoop, _Turn] = {}
+        self._turns_lock = threading.Lock()
+        self._handed: queue.SimpleQueue[tuple[Session | None, list[Any]]] = queue.SimpleQueue()
+        self._closing = False
 
     def run(self, job: Job[T]) -> T:
         if threading.current_thread() is self._thread:
@@ -110,19 +137,99 @@ class GroupCommitWriter:
         return done.result()
 
     async def submit(self, job: Job[T]) -> T:
-        # The loop's own future, settled by one call from the writer for the whole
-        # batch: a thread's future for each job, chained to the loop's, cost a wake-up
-        # of the loop per job (60-75 µs of CPU a check-in, now about 25; bench/checkins.py).
-        done: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._enqueue((job, done))
+        """The job joins its loop's turn (one is asked for if none is waiting); the loop
+        runs it when the writer gives the turn (`_take_turn`)."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[T] = loop.create_future()
+        with self._turns_lock:
+            turn = self._turns.get(loop)
+            asked = turn is None
+            if turn is None:
+                turn = self._turns[loop] = _Turn(loop)
+            turn.waiting.append((job, done))
+        if asked:
+            self._enqueue(turn)
         return await done
 
-    def _enqueue(self, waiting: Waiting) -> None:
+    def _claim(self, turn: _Turn) -> list[Waiting] | None:
+        """The turn's jobs, for whoever takes it first (None for the other)."""
+        with self._turns_lock:
+            if turn.taken:
+                return None
+            turn.taken = True
+            if self._turns.get(turn.loop) is turn:
+                del self._turns[turn.loop]  # later jobs ask for a new turn
+            return turn.waiting
+
+    def _take_turn(self, turn: _Turn) -> None:
+        """On the loop, when the writer thread gives it the turn: run the jobs in one
+        transaction and hand it to the writer thread to commit. The loop never waits
+        for SQLite's lock (`busy_timeout=0`): a batch that would, or that fails, goes
+        back whole to the writer thread (`None`), which runs its jobs one by one."""
+        batch = self._claim(turn)
+        if batch is None:
+            return
+        session = Session(self.engine, expire_on_commit=False)
+        try:
+            connection = session.connection()
+            connection.exec_driver_sql("PRAGMA busy_timeout=0")
+            try:
+                results = [job(session) for job, _ in batch]
+            finally:
+                connection.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        except BaseException as error:
+            log.debug("a batch of %d write jobs failed on the loop; the writer runs them "
+                      "one by one", len(batch))  # fmt: skip
+            session.close()
+            self._handed.put((None, batch))
+            if not isinstance(error, Exception):
+                raise
+        else:
+            self._handed.put((session, list(zip(batch, results, strict=True))))
+
+    def _give_turn(self, turn: _Turn) -> None:
+        """In the writer thread: let the turn's loop run its jobs, then commit them."""
+        try:
+            turn.loop.call_soon_threadsafe(self._take_turn, turn)
+            given = True
+        except RuntimeError:  # that loop is closed: its jobs are the writer's to run
+            given = False
+        while True:
+            try:
+                if not given:
+                    raise queue.Empty
+                session, handed = self._handed.get(timeout=TURN_CHECK_S)
+            except queue.Empty:
+                if not given or self._closing or not turn.loop.is_running():
+                    batch = self._claim(turn)
+                    if batch is not None:  # the loop will not run them: run them here
+                        self._hand_back(batch, self._run_batch(batch))
+                        return
+                    given = True  # the loop took them meanwhile: its batch is coming
+                continue
+            break  # only the turn given can be handed back: one is given at a time
+        if session is None:
+            self._hand_back(handed, self._one_by_one(handed))
+            return
+        try:
+            session.commit()
+        except Exception:
+            log.debug("a batch of %d write jobs failed to commit; running them one by one",
+                      len(handed))  # fmt: skip
+            session.close()
+            batch = [waiting for waiting, _ in handed]
+            self._hand_back(batch, self._one_by_one(batch))
+            return
+        session.close()
+        self._hand_back([waiting for waiting, _ in handed], [(True, r) for _, r in handed])
+
+    def _enqueue(self, waiting: "Waiting | _Turn") -> None:
         if self._thread is None:
             self._start()
         self._jobs.put(waiting)
 
     def close(self) -> None:
+        self._closing = True  # a turn whose loop is blocked here is run by the thread
         with self._lock:
             if self._thread is not None:
                 self._jobs.put(_STOP)
@@ -139,19 +246,24 @@ class GroupCommitWriter:
                 self._thread.start()
 
     def _loop(self) -> None:
+        held: Any = None  # what ended the last batch: a loop's turn, or the stop
         while True:
-            first = self._jobs.get()
+            first: Any = self._jobs.get() if held is None else held
+            held = None
             if first is _STOP:
                 return
-            batch = [first]
+            if isinstance(first, _Turn):
+                self._give_turn(first)
+                continue
+            batch: list[Waiting] = [first]
             while len(batch) < MAX_BATCH:
                 try:
                     waiting = self._jobs.get_nowait()
                 except queue.Empty:
                     break
-                if waiting is _STOP:
-                    self._hand_back(batch, self._run_batch(batch))
-                    return
+                if waiting is _STOP or isinstance(waiting, _Turn):
+                    held = waiting
+                    break
                 batch.append(waiting)
             self._hand_back(batch, self._run_batch(batch))
 
@@ -166,6 +278,9 @@ class GroupCommitWriter:
                 log.debug("a batch of %d write jobs failed; running them one by one", len(batch))
             else:
                 return [(True, result) for result in results]
+        return self._one_by_one(batch)
+
+    def _one_by_one(self, batch: list[Waiting]) -> list[tuple[bool, Any]]:
         outcomes: list[tuple[bool, Any]] = []
         for job, _ in batch:
             try:
