@@ -139,8 +139,8 @@ def _where(action: str, ran: dict[str, tuple[int, int]]):
 
     def job(session: Session) -> str:
         timeout = session.connection().exec_driver_sql("PRAGMA busy_timeout").scalar()
-        ran[action] = (threading.get_ident(), timeout)
-        return _add_event(action)(session)
+        ran[action] = (threading.get_ident(), int(timeout or 0))
+        return str(_add_event(action)(session))
 
     return job
 
@@ -188,7 +188,7 @@ def test_a_batch_that_fails_on_the_loop_is_run_by_the_writer_one_by_one(engine):
     def busy_on_the_loop(session: Session) -> str:
         if threading.current_thread() is threading.main_thread():  # the loop's thread
             raise OperationalError("INSERT", {}, Exception("database is locked"))
-        return _add_event("retried")(session)
+        return str(_add_event("retried")(session))
 
     def broken(session: Session) -> None:
         raise ValueError("broken job")
