@@ -171,12 +171,13 @@ class GroupCommitWriter:
             return
         session = Session(self.engine, expire_on_commit=False)
         try:
-            connection = session.connection()
-            connection.exec_driver_sql("PRAGMA busy_timeout=0")
+            # On the driver's own connection: through SQLAlchemy each cost 15 µs.
+            driver: Any = session.connection().connection.driver_connection
+            driver.execute("PRAGMA busy_timeout=0")
             try:
                 results = [job(session) for job, _ in batch]
             finally:
-                connection.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+                driver.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         except BaseException as error:
             log.debug("a batch of %d write jobs failed on the loop; the writer runs them "
                       "one by one", len(batch))  # fmt: skip

@@ -28,10 +28,9 @@ Limit = Annotated[int, Query(ge=1, le=500)]
     },
     # The bearer token is read in the route (below); the description still says it.
     openapi_extra={"security": [{bearer.scheme_name: []}]},
+    response_model=CheckInAnswer,
 )  # fmt: skip
-async def submit_checkin(
-    body: CheckInCreate, request: Request, response: Response
-) -> CheckInAnswer:
+async def submit_checkin(body: CheckInCreate, request: Request) -> Response:
     """Send a check-in; the answer (reassurance, advice or urgent help) comes back at once.
 
     The whole check-in, token included, is one write job (see `aftercare.writer`).
@@ -49,9 +48,12 @@ async def submit_checkin(
             )
         headers = {"WWW-Authenticate": "Bearer"} if outcome.status == 401 else None
         raise HTTPException(status_code=outcome.status, detail=outcome.detail, headers=headers)
-    if not outcome.created:
-        response.status_code = status.HTTP_200_OK
-    return outcome.answer
+    # The answer as JSON at once: FastAPI would check the model it was built as again.
+    return Response(
+        outcome.answer.model_dump_json(),
+        status_code=status.HTTP_201_CREATED if outcome.created else status.HTTP_200_OK,
+        media_type="application/json",
+    )
 
 
 @router.get("/me/checkins")
