@@ -49,7 +49,8 @@ class Writer(Protocol):
         ...
 
     async def submit(self, job: Job[T]) -> T:
-        """Run a job from the event loop (an async route), without holding a thread."""
+        """Run a job from the event loop (an async route): on SQLite on the loop itself,
+        in its turn with the writer; on PostgreSQL in the thread pool."""
         ...
 
     def close(self) -> None: ...
