@@ -44,6 +44,10 @@ def _where(tb: TracebackType | None) -> list[str]:
     return frames[-8:]
 
 
+# json.dumps(line, ensure_ascii=False, default=str), without making an encoder each line.
+_encode = json.JSONEncoder(ensure_ascii=False, default=str).encode
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         # Our own events are written with safe arguments; the libraries' (the server's
@@ -65,7 +69,7 @@ class JsonFormatter(logging.Formatter):
             kind, _value, tb = record.exc_info
             line["error"] = kind.__name__
             line["where"] = _where(tb)
-        return json.dumps(line, ensure_ascii=False, default=str)
+        return _encode(line)
 
 
 def configure(level: str = "INFO") -> None:

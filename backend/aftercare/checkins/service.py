@@ -63,8 +63,12 @@ def answers_of(row: Any) -> Answers:
     )
 
 
+# json.dumps(..., sort_keys=True, separators=(",", ":")), without making an encoder each time.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
+
+
 def body_digest(body: CheckInCreate) -> str:
-    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    canonical = _CANONICAL(body.model_dump(mode="json"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
