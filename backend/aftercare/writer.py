@@ -152,6 +152,13 @@ class GroupCommitWriter:
             self._enqueue(turn)
         return await done
 
+    def _run_here(self, turn: _Turn) -> bool:
+        """Run a turn's jobs in the writer thread, unless its loop took them already."""
+        batch = self._claim(turn)
+        if batch is not None:
+            self._hand_back(batch, self._run_batch(batch))
+        return batch is not None
+
     def _claim(self, turn: _Turn) -> list[Waiting] | None:
         """The turn's jobs, for whoever takes it first (None for the other)."""
         with self._turns_lock:
@@ -196,23 +203,17 @@ class GroupCommitWriter:
         """In the writer thread: let the turn's loop run its jobs, then commit them."""
         try:
             turn.loop.call_soon_threadsafe(self._take_turn, turn)
-            given = True
         except RuntimeError:  # that loop is closed: its jobs are the writer's to run
-            given = False
+            self._run_here(turn)
+            return
         while True:
             try:
-                if not given:
-                    raise queue.Empty
                 session, handed = self._handed.get(timeout=TURN_CHECK_S)
+                break  # only the turn given can be handed back: one is given at a time
             except queue.Empty:
-                if not given or self._closing or not turn.loop.is_running():
-                    batch = self._claim(turn)
-                    if batch is not None:  # the loop will not run them: run them here
-                        self._hand_back(batch, self._run_batch(batch))
-                        return
-                    given = True  # the loop took them meanwhile: its batch is coming
-                continue
-            break  # only the turn given can be handed back: one is given at a time
+                gone = self._closing or not turn.loop.is_running()
+                if gone and self._run_here(turn):
+                    return
         if session is None:
             self._hand_back(handed, self._one_by_one(handed))
             return

@@ -25,7 +25,7 @@ from aftercare.flags.service import raise_for_checkin, when_first_seen
 from aftercare.i18n import _, gettext_for
 from aftercare.inbound import within_reason
 from aftercare.patients.models import Patient
-from aftercare.patients.service import Phone, phone_of, phone_query
+from aftercare.patients.service import PHONE_COLUMNS, Phone, phone_of, phone_query
 from aftercare.plans.engine import local_date_of
 from aftercare.protocols.loader import Protocol
 
@@ -193,8 +193,9 @@ def receive(
 ) -> Received | Refused:
     """Judge a check-in and store it with its flag, exactly once per id.
 
-    One write job from the token to the answer: on SQLite it runs on the
-    writer thread, where check-ins arriving together are committed together.
+    One write job from the token to the answer: on SQLite it runs on the event
+    loop in its turn with the single writer, and check-ins arriving together are
+    committed together (`aftercare.writer`).
     """
     found = None
     # The phone's time, if it can be right (`placed_at` says once the patient is known).
@@ -212,7 +213,10 @@ def receive(
     recorded_at, phone_recorded_at = placed_at(body.recorded_at, sender.created_at, now)
     day = recovery_day_at(sender.timezone, sender.surgery_at, recorded_at)
     if recorded_at == guess:
-        previous = found[14:] if found[13] is not None else None
+        # After the phone's columns: the previous check-in's id (None if there is
+        # none), then its answers.
+        has_previous = found[PHONE_COLUMNS] is not None
+        previous = found[PHONE_COLUMNS + 1 :] if has_previous else None
     else:
         previous = _PREVIOUS.run(db, patient_id=sender.id, before=recorded_at).fetchone()
     verdict = evaluate(

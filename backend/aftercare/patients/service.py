@@ -80,10 +80,14 @@ def phone_query() -> Select[Any]:
 _PHONE_BY_TOKEN = Prepared(lambda _dialect: phone_query())
 
 
+# How many columns `phone_query` gives; a hot path's own columns come after them.
+PHONE_COLUMNS = 13
+
+
 def phone_of(row: Sequence[Any]) -> Phone:
-    """A phone from a row of `phone_query` (its first columns)."""
+    """A phone from a row of `phone_query` (its first `PHONE_COLUMNS` columns)."""
     (patient, clinic, protocol, timezone, language, surgery_at, created_at, plan_days,
-     followup_at, followup_place, app_name, phone, emergency) = row[:13]  # fmt: skip
+     followup_at, followup_place, app_name, phone, emergency) = row[:PHONE_COLUMNS]  # fmt: skip
     return Phone(as_uuid(patient), as_uuid(clinic), protocol, timezone, language,
                  as_utc(surgery_at), as_utc(created_at), plan_days, as_utc(followup_at),
                  followup_place, app_name, phone, emergency)  # fmt: skip
