@@ -1,13 +1,18 @@
 """The hot paths against a bare FastAPI app's /healthz, SQLite then PostgreSQL, in one run.
 
     .venv/bin/python bench/checkins.py [--databases sqlite,postgresql] [--seconds 10]
-                                       [--connections 16]
+                                       [--connections 16] [--rounds 3]
 
 For each database: a fresh one (SQLite in WAL mode with synchronous=FULL), `aftercare
 serve` on it, 50 patients enrolled through the API; then wrk (Debian package `wrk`),
 from a separate process, loads one after the other: the bare app's GET /healthz, ours,
 POST /api/v1/me/checkins (a fresh check-in each request, bench/checkin_post.lua) and
 GET /today with the phones' session cookies (bench/today_get.lua).
+
+A shared machine's speed drifts by a fifth within minutes, so the loads run in rounds
+(3 by default), each round measuring the bare /healthz again right before ours: a
+figure is the median over the rounds of its ratio to the bare rate of its own round,
+and the rounds' spread is printed and recorded beside it.
 
 The reference (issue 14) is not our code: bench/bare_app.py, a FastAPI app with a
 /healthz and nothing else, served through the same uvicorn set-up as `aftercare serve`
@@ -38,8 +43,10 @@ import threading
 import time
 import urllib.request
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from statistics import median
 from typing import Annotated, Literal
 
 from figures import record, reset
@@ -245,6 +252,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--patients", type=int, default=50)
     parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--serve-reference", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--reference-db", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -277,13 +285,7 @@ def run(kind: str, args: argparse.Namespace) -> None:
             "BENCH_TOKENS": ",".join(tokens),
             "BENCH_RECORDED_AT": (datetime.now(UTC) + timedelta(seconds=1)).isoformat(),
         }
-        time.sleep(1.2)  # let the check-ins' time be in the past
-        post, today_get = HERE / "checkin_post.lua", HERE / "today_get.lua"
-        bare_health = wrk(f"{bare}/healthz", seconds, connections, None, load_env)
-        health = wrk(f"{base}/healthz", seconds, connections, None, load_env)
-        checkin = wrk(f"{base}/api/v1/me/checkins", seconds, connections, post, load_env)
-        today = wrk(f"{base}/today", seconds, connections, today_get, load_env)
-        bare_checkin = None
+        reference_base = None
         if kind == "sqlite":
             reference_database(folder / "reference.db", tokens)
             reference, reference_base = start_helper(
@@ -291,54 +293,93 @@ def run(kind: str, args: argparse.Namespace) -> None:
                 folder,
             )
             processes.append(reference)
-            bare_checkin = wrk(
-                f"{reference_base}/api/v1/me/checkins", seconds, connections, post, load_env
-            )
+        time.sleep(1.2)  # let the check-ins' time be in the past
+        post, today_get = HERE / "checkin_post.lua", HERE / "today_get.lua"
+        rounds: list[Round] = []
+        for number in range(args.rounds):
+            print(f"{kind}: round {number + 1} of {args.rounds}", flush=True)
+
+            def load(url: str, script: Path | None = None) -> dict:
+                return wrk(url, seconds, connections, script, load_env)
+
+            bare_health = load(f"{bare}/healthz")
+            health = load(f"{base}/healthz")
+            checkin = load(f"{base}/api/v1/me/checkins", post)
+            today = load(f"{base}/today", today_get)
+            stored = load(f"{reference_base}/api/v1/me/checkins", post) if reference_base else None
+            rounds.append(Round(bare_health, health, checkin, today, stored))
     finally:
         for process in processes:
             process.terminate()
             process.wait(timeout=30)
     shutil.rmtree(folder)
-    report(kind, connections, seconds, bare_health, health, checkin, today, bare_checkin)
+    report(kind, connections, seconds, rounds)
 
 
-def report(
-    kind: str, connections: int, seconds: int, bare_health: dict, health: dict, checkin: dict,
-    today: dict, bare_checkin: dict | None,
-) -> None:  # fmt: skip
+@dataclass
+class Round:
+    """One round's loads, one after the other; the bare /healthz first, as its reference."""
+
+    bare_health: dict
+    health: dict
+    checkin: dict
+    today: dict
+    bare_checkin: dict | None
+
+
+def spread(values: list[float], unit: str = "×") -> str:
+    """The rounds' values, as "median (lowest-highest over 3 rounds)"."""
+    if len(values) == 1:
+        return f"{values[0]:.2f}{unit}"
+    lowest, highest = min(values), max(values)
+    return f"{median(values):.2f}{unit} ({lowest:.2f}-{highest:.2f} over {len(values)} rounds)"
+
+
+def report(kind: str, connections: int, seconds: int, rounds: list[Round]) -> None:
     database = "SQLite" if kind == "sqlite" else "PostgreSQL"
     print(f"\n{database}: {connections} connections, {seconds} s each, one server process"
-          "; ratios of the bare app's GET /healthz")  # fmt: skip
-    line("bare GET /healthz", bare_health, bare_health)
-    line("GET /healthz", health, bare_health)
-    line("POST /api/v1/me/checkins", checkin, bare_health)
-    line("GET /today", today, bare_health)
-    if bare_checkin is not None:
-        line("bare POST check-in (SQLite)", bare_checkin, bare_health)
-    failed = any(result["errors"] for result in (health, checkin, today))
+          "; ratios of the bare app's GET /healthz of the same round")  # fmt: skip
+    for number, one in enumerate(rounds, 1):
+        print(f"round {number}")
+        line("bare GET /healthz", one.bare_health, one.bare_health)
+        line("GET /healthz", one.health, one.bare_health)
+        line("POST /api/v1/me/checkins", one.checkin, one.bare_health)
+        line("GET /today", one.today, one.bare_health)
+        if one.bare_checkin is not None:
+            line("bare POST check-in (SQLite)", one.bare_checkin, one.bare_health)
+    failed = any(r["errors"] for one in rounds for r in (one.health, one.checkin, one.today))
     held = kind == "sqlite"  # the goals are for SQLite; PostgreSQL's figures are shown
-    p99 = checkin["latency_ms"]["99"]
+    bare_rate = f"{median([one.bare_health['rate'] for one in rounds]):,.0f}/s"
+    print(f"\nmedians over {len(rounds)} rounds (the bare GET /healthz: {bare_rate})")
     for figure, result, goal in (
-        ("GET /healthz", health, HEALTH_GOAL),
-        ("check-in POST", checkin, CHECKIN_GOAL),
-        ("GET /today", today, TODAY_GOAL),
+        ("GET /healthz", "health", HEALTH_GOAL),
+        ("check-in POST", "checkin", CHECKIN_GOAL),
+        ("GET /today", "today", TODAY_GOAL),
     ):
-        ratio = result["rate"] / bare_health["rate"]
+        ratios = [getattr(one, result)["rate"] / one.bare_health["rate"] for one in rounds]
+        ratio = median(ratios)
+        print(f"{figure:<34} {spread(ratios)}")
         record(BENCH, f"{figure} rate, {connections} connections, {database}", ratio, "×",
-               reference=f"{BARE_HEALTH} ({bare_health['rate']:,.0f}/s)",
+               reference=f"{BARE_HEALTH} ({bare_rate}); {spread(ratios)}",
                goal=f"≥ {goal}×" if held else "shown, not a goal",
                passed=(ratio >= goal and not failed) if held else None)  # fmt: skip
+    p99s = [one.checkin["latency_ms"]["99"] for one in rounds]
+    p99 = median(p99s)
+    print(f"{'check-in POST p99':<34} {spread(p99s, ' ms')}")
     p99_goal = f"< {P99_GOAL_MS:g} ms" if held else "shown, not a goal"
     p99_ok = (p99 < P99_GOAL_MS and not failed) if held else None
     record(BENCH, f"check-in POST p99 latency, {connections} connections, {database}", p99,
-           "ms", reference="wall clock, wrk", goal=p99_goal, passed=p99_ok)  # fmt: skip
-    if bare_checkin is None:
+           "ms", reference=f"wall clock, wrk; {spread(p99s, ' ms')}", goal=p99_goal,
+           passed=p99_ok)  # fmt: skip
+    stored = [(one.checkin, one.bare_checkin) for one in rounds if one.bare_checkin]
+    if not stored:
         return
-    rate_ratio = checkin["rate"] / bare_checkin["rate"]
-    print(f"check-in against the bare app's check-in: rate {rate_ratio:.2f}× (goal >= "
-          f"{RATE_GOAL:.2f}), p99 {p99 / bare_checkin['latency_ms']['99']:.2f}×")  # fmt: skip
+    ratios = [ours["rate"] / bare["rate"] for ours, bare in stored]
+    rate_ratio = median(ratios)
+    print(f"check-in against the bare app's check-in: rate {spread(ratios)} (goal >= "
+          f"{RATE_GOAL:.2f})")  # fmt: skip
     record(BENCH, f"check-in rate, {connections} connections, SQLite", rate_ratio, "×",
-           reference=REFERENCE, goal=f"≥ {RATE_GOAL}×",
+           reference=f"{REFERENCE}; {spread(ratios)}", goal=f"≥ {RATE_GOAL}×",
            passed=rate_ratio >= RATE_GOAL and not failed)  # fmt: skip
 
 
