@@ -1,11 +1,10 @@
 """Server-rendered pages: the Jinja2 environment, languages and CSRF."""
 
 import base64
-import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from datetime import date, datetime
 from functools import lru_cache
 from typing import Annotated, Any
@@ -83,6 +82,15 @@ class _TranslatedEnvironment(Environment):
         super().__init__(**options)
         self.language = language
 
+    def make_globals(self, d: MutableMapping[str, Any] | None) -> MutableMapping[str, Any]:
+        """A template's globals as one plain dict, not Jinja's `ChainMap` over the
+        environment's: each render copies them into the page's context and lists their
+        names, and walking a `ChainMap` in Python cost Today about a fifth of its
+        template (bench/checkins.py, py-spy). The globals are all set before a page is
+        loaded, as Jinja asks; `Pages.share_macros`, which adds some after loading their
+        file, empties the cache of templates."""
+        return {**self.globals, **(d or {})}
+
     def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
         # Jinja has no public hook between parsing and compiling; this is where its own
         # `parse` and `compile` meet.
@@ -138,6 +146,8 @@ class Pages(Jinja2Templates):
             env.globals.update(
                 (macro, value) for macro, value in vars(module).items() if isinstance(value, Macro)
             )
+            # A template keeps the globals it was loaded with (`make_globals`).
+            env.cache.clear()  # type: ignore[union-attr]
 
     def get_template_in(self, name: str, language: object) -> Template:
         env = self.languages.get(language, self.env) if isinstance(language, str) else self.env
@@ -298,10 +308,10 @@ def _bound(request: Request, nonce: str) -> str:
     """The form token: this browser's nonce bound to its session (the console's cookie
     under /console, the phone's elsewhere; none before signing in). A token read from
     another session, or made without the server's key, never passes."""
-    name = CONSOLE_COOKIE if request.url.path.startswith("/console") else SESSION_COOKIE
+    name = CONSOLE_COOKIE if request.scope["path"].startswith("/console") else SESSION_COOKIE
     session = request.cookies.get(name, "")
     key = request.app.state.settings.secret_key.encode()
-    digest = hmac.new(key, f"csrf|{nonce}|{session}".encode(), hashlib.sha256).digest()
+    digest = hmac.digest(key, f"csrf|{nonce}|{session}".encode(), "sha256")
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
@@ -313,9 +323,17 @@ def csrf_token(request: Request) -> str:
 
 
 def set_csrf_cookie(request: Request, response: Response, secure: bool) -> None:
+    """The nonce's cookie, on a page whose browser did not send it. The header is written
+    as Starlette's `set_cookie(CSRF_COOKIE, nonce, httponly=True, samesite="strict",
+    secure=secure)` writes it (tests/security/test_csrf.py holds them equal), without
+    `http.cookies`, whose quoting a URL-safe nonce never needs: 15 µs a page."""
     nonce = getattr(request.state, "csrf_nonce", None)
     if nonce and request.cookies.get(CSRF_COOKIE) != nonce:
-        response.set_cookie(CSRF_COOKIE, nonce, httponly=True, samesite="strict", secure=secure)
+        cookie = f"{CSRF_COOKIE}={nonce}; HttpOnly; Path=/; SameSite=strict"
+        response.raw_headers.append((b"set-cookie", (cookie + _SECURE[secure]).encode()))
+
+
+_SECURE = {True: "; Secure", False: ""}
 
 
 def check_csrf(request: Request, submitted: str | None) -> None:

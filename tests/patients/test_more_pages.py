@@ -29,6 +29,22 @@ def _tick_forms(html: str) -> dict[str, str]:
     )
 
 
+def test_the_days_milestone_is_shown_as_news_and_not_in_the_list(client, factory):
+    from datetime import UTC, datetime, timedelta
+
+    nurse = factory.nurse()
+    surgery = (datetime.now(UTC) - timedelta(days=1)).isoformat()  # Day 2: showering starts
+    enrolment = factory.enrolment(nurse, surgery_at=surgery, language="en")
+    path = enrolment.url.removeprefix("http://testserver")
+    client.post(path, data={"csrf_token": _csrf(client.get(path).text)})
+    page = client.get("/today").text
+    news = re.search(r'<section class="news".*?</section>', page, re.S)
+    assert news and "From today you may shower with lukewarm water" in news.group()
+    listed = re.search(r'<ul class="items">.*?</ul>', page, re.S)
+    assert listed and "From today you may shower" not in listed.group()
+    assert 'id="item-d2-shower"' in listed.group(), "the day's tasks are listed"
+
+
 def test_today_ticks_an_item_off_and_back_without_javascript(client, factory, engine):
     enrolment, nurse = _signed_in(client, factory)
     page = client.get("/today")

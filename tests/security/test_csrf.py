@@ -7,6 +7,7 @@ wrong one, and must answer 403 before it reads or changes anything.
 """
 
 from collections.abc import Iterator
+from typing import Any
 
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
@@ -70,3 +71,30 @@ def test_every_page_post_refuses_a_missing_or_wrong_token_before_anything_else(
     with Session(engine) as session:
         after = session.execute(select(func.count()).select_from(AuditEvent)).scalar_one()
     assert after == before, "a refused form wrote nothing"
+
+
+def test_a_page_sets_the_nonce_cookie_exactly_as_starlette_would(client: TestClient):
+    """The nonce's cookie is written without `http.cookies` (web.set_csrf_cookie): the
+    header must be the one Starlette's `set_cookie` makes, on a plain and a secure site."""
+    from starlette.responses import Response
+
+    def starlettes(header: str, secure: bool) -> str:
+        nonce = header.removeprefix("csrf=").split(";")[0]
+        made = Response()
+        made.set_cookie("csrf", nonce, httponly=True, samesite="strict", secure=secure)
+        return made.headers["set-cookie"]
+
+    first = client.get("/")
+    assert first.headers["set-cookie"] == starlettes(first.headers["set-cookie"], False)
+    again = client.get("/")
+    assert "set-cookie" not in again.headers, "a browser that sent it back is not given another"
+
+    app: Any = client.app
+    settings = app.state.settings
+    app.state.settings = settings.model_copy(update={"base_url": "https://clinic.example"})
+    client.cookies.clear()
+    try:
+        page = client.get("/")
+    finally:
+        app.state.settings = settings
+    assert page.headers["set-cookie"] == starlettes(page.headers["set-cookie"], True)

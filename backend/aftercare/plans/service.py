@@ -181,6 +181,11 @@ class ShownDay:
         return tuple(item for item in self.items if item.kind != "milestone")
 
     @property
+    def news(self) -> tuple[ShownItem, ...]:
+        """The day's milestones, shown apart as what is new from today."""
+        return tuple(item for item in self.items if item.kind == "milestone")
+
+    @property
     def has_visit(self) -> bool:
         """Whether the list holds the follow-up visit, whose time and place are the
         patient's own: such a list is never kept."""
