@@ -6,6 +6,10 @@ for token in string.gmatch(os.getenv("BENCH_TOKENS"), "[^,]+") do
 end
 local counter = 0
 
+-- Each wrk run (bench/checkins.py gives a fresh BENCH_SEED to each) makes other ids: a
+-- round's check-ins must be new ones, never the previous round's sent again.
+math.randomseed(tonumber(os.getenv("BENCH_SEED") or os.time()))
+
 function setup(thread)
   thread:set("thread_seed", math.random(1, 2147483647))
 end

@@ -33,6 +33,7 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import shutil
 import socket
 import sqlite3
@@ -93,6 +94,7 @@ def wrk(url: str, seconds: int, connections: int, script: Path | None, env: dict
     command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url]
     if script:
         command[1:1] = ["-s", str(script)]
+    env = {**env, "BENCH_SEED": str(secrets.randbelow(2**31))}  # new check-in ids each run
     out = subprocess.run(command, capture_output=True, text=True, env=env, check=True).stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     latencies = {}
@@ -100,7 +102,20 @@ def wrk(url: str, seconds: int, connections: int, script: Path | None, env: dict
         value, unit = re.search(rf"\s{pct}%\s+([\d.]+)(us|ms|s)", out).groups()
         latencies[pct] = float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"rate": rate, "latency_ms": latencies, "errors": int(errors.group(1)) if errors else 0}
+    answered = int(re.search(r"(\d+) requests in", out).group(1))
+    return {"rate": rate, "latency_ms": latencies, "errors": int(errors.group(1)) if errors else 0,
+            "answered": answered}  # fmt: skip
+
+
+def stored_checkins(url: str) -> int:
+    """How many check-ins the database holds (each answered POST must have added one)."""
+    if url.startswith("sqlite"):
+        with sqlite3.connect(url.removeprefix("sqlite:///")) as db:
+            return int(db.execute("SELECT count(*) FROM checkin").fetchone()[0])
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return int(conn.execute("SELECT count(*) FROM checkin").fetchone()[0])
 
 
 def reference_database(path: Path, tokens: list[str]) -> None:
@@ -308,6 +323,12 @@ def run(kind: str, args: argparse.Namespace) -> None:
             today = load(f"{base}/today", today_get)
             stored = load(f"{reference_base}/api/v1/me/checkins", post) if reference_base else None
             rounds.append(Round(bare_health, health, checkin, today, stored))
+        # A check-in sent again is answered from what is stored, far cheaper than a new
+        # one: every answered POST must have stored a check-in of its own.
+        sent, kept = sum(one.checkin["answered"] for one in rounds), stored_checkins(url)
+        print(f"{kind}: {kept:,} check-ins stored for {sent:,} answered", flush=True)
+        if kept < sent:
+            sys.exit(f"{kind}: {sent - kept} check-ins were sent again, not new ones")
     finally:
         for process in processes:
             process.terminate()
