@@ -90,7 +90,7 @@ def configure(level: str = "INFO") -> None:
     # A line holds none of where it was logged from, the thread or the process
     # (`JsonFormatter`): the records need not gather them, as the logging HOWTO's
     # "Optimization" says. Finding the caller walked the stack on every request.
-    logging._srcfile = None  # type: ignore[attr-defined]
+    logging._srcfile = None
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
