@@ -61,3 +61,15 @@ def test_a_page_reads_as_if_each_sentence_were_translated_at_render(
     assert "<script" not in compiled or "<script" in SOURCE, "values are escaped"
     if "<" in time:
         assert "&lt;" in compiled
+
+
+def test_a_page_loaded_before_macros_are_shared_still_sees_them():
+    """A template keeps the globals it was loaded with (one plain dict, `make_globals`):
+    sharing macros afterwards must not leave a page already loaded without them."""
+    from aftercare.web import Pages
+
+    pages = Pages()
+    env = pages.languages["fr"]
+    assert "visit_when" not in env.get_template("patient/plan.html").globals
+    pages.share_macros("patient/_visit.html")
+    assert "visit_when" in env.get_template("patient/plan.html").globals
