@@ -149,6 +149,43 @@ class HoldingPlan:
         await self.app(scope, receive, send)
 
 
+class Prefetches:
+    """The app, noting every page the service worker fetches ahead, signed in or not."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.fetched: list[str] = []
+
+    async def __call__(self, scope, receive, send) -> None:
+        if dict(scope.get("headers", [])).get(b"purpose") == b"prefetch":
+            self.fetched.append(scope["path"])
+        await self.app(scope, receive, send)
+
+
+def test_a_phone_not_signed_in_fetches_only_today_ahead(phone, settings, engine, factory):
+    # The link's page asks the worker too; signed out, every page would be a redirect,
+    # and a round that began signed out and ended signed in kept half and cost the next
+    # round every page again. Each round now stops at Today when it is sent away.
+    recording: list[Prefetches] = []
+
+    def make_app(url: str) -> Prefetches:
+        recording.append(Prefetches(create_app(app_settings(settings, url), engine)))
+        return recording[0]
+
+    with serving(make_app) as server:
+        phone.goto(f"{server.url}/start/{_enrolment_code(factory)}")
+        over = phone.evaluate(
+            """() => navigator.serviceWorker.ready.then((r) => new Promise((done) => {
+                 const channel = new MessageChannel();
+                 channel.port1.onmessage = (event) => { if (event.data === "ready") done(true); };
+                 r.active.postMessage("send-waiting", [channel.port2]);
+               }))"""
+        )
+        assert over is True
+        assert recording[0].fetched, "a round was made"
+        assert set(recording[0].fetched) == {"/today"}
+
+
 def test_the_pages_are_fetched_ahead_once_however_often_the_app_asks(
     phone, settings, engine, factory
 ):
