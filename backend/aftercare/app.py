@@ -117,6 +117,10 @@ TELEMETRY_OFF: TelemetryConfig = {
 }  # fmt: skip
 
 
+# What a router without start or stop handlers of its own holds.
+_NO_LIFESPAN = type(APIRouter().lifespan_context)
+
+
 def add_routes(app: FastAPI, *routers: APIRouter) -> None:
     """The routers' routes, in this order, into the app's own table.
 
@@ -124,9 +128,13 @@ def add_routes(app: FastAPI, *routers: APIRouter) -> None:
     walks twice, to match and again to run: 6% of a check-in's time on the event loop
     (py-spy, bench/checkins.py). Our routers are included as they are (no prefix, tag or
     dependency added on inclusion: they carry their own), so their routes are the app's
-    routes, as if declared on it, and are matched once, like a bare app's.
+    routes, as if declared on it, and are matched once, like a bare app's. A router with
+    start or stop handlers of its own would need `include_router`: it is refused here.
     """
     for router in routers:
+        own_lifespan = not isinstance(router.lifespan_context, _NO_LIFESPAN)
+        if router.on_startup or router.on_shutdown or own_lifespan:
+            raise ValueError(f"{router.prefix or 'a router'} has start or stop handlers")
         app.router.routes.extend(router.routes)
 
 

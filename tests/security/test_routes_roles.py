@@ -21,18 +21,20 @@ in its path, and answered as the table implies:
 """
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from starlette.routing import Mount
 
+from aftercare.app import add_routes
 from aftercare.console import queue as live_queue
 from aftercare.reminders.dispatcher import Dispatcher
 from tests.factories import PASSWORD, Factory
@@ -316,6 +318,22 @@ def test_every_route_is_matched_in_the_apps_own_table(client: TestClient) -> Non
     assert kinds <= {"APIRoute", "Route", "Mount"}, kinds
     routes = client.app.routes  # type: ignore[attr-defined]
     assert [route.path for route in routes[1:4]] == ["/healthz", "/today", "/api/v1/me/checkins"]
+
+
+def test_a_router_with_start_or_stop_handlers_is_not_added_as_plain_routes() -> None:
+    """Its handlers would be lost with the branch: `add_routes` says so at start."""
+
+    @asynccontextmanager
+    async def lifespan(_app: Any) -> AsyncIterator[None]:
+        yield
+
+    plain, starting = APIRouter(), APIRouter(lifespan=lifespan)
+    plain.get("/plain")(lambda: None)
+    app = FastAPI()
+    add_routes(app, plain)
+    assert [route.path for route in app.routes][-1] == "/plain"  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="start or stop handlers"):
+        add_routes(app, starting)
 
 
 def expected(entry: Entry, path: str, identity: Identity) -> Expect:
