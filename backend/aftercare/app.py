@@ -74,38 +74,40 @@ class SecurityHeaders:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.headers = [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+        headers = [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
         # A style sheet, script or icon is not a document: a policy for documents (CSP,
         # framing, permissions) does nothing there and would cost every small file
         # about 350 bytes on a phone's slow first load.
-        self.asset_headers = [
-            (name, value) for name, value in self.headers if name in ASSET_HEADERS
-        ]
+        # Fresh for a few minutes: the service worker, installing right after the first
+        # page, takes the files that page has just loaded instead of fetching them again.
+        # After an upgrade a phone may keep an old file that long; the worker's shell
+        # is what it serves from then on, renewed with each new worker version.
+        self.for_assets = (
+            *(header for header in headers if header[0] in ASSET_HEADERS),
+            (b"cache-control", b"public, max-age=600"),
+        )
+        # Whatever a route does not say otherwise is kept by no cache: pages, feeds
+        # and answers may hold personal data (a shared computer, a back button).
+        self.for_documents = (*headers, (b"cache-control", b"no-store"))
+        self.names = frozenset(name for name, _ in self.for_documents + self.for_assets)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        asset = scope["path"].startswith("/static/")
-        extra = list(self.asset_headers if asset else self.headers)
-        if asset:
-            # Fresh for a few minutes: the service worker, installing right after the first
-            # page, takes the files that page has just loaded instead of fetching them again.
-            # After an upgrade a phone may keep an old file that long; the worker's shell
-            # is what it serves from then on, renewed with each new worker version.
-            extra.append((b"cache-control", b"public, max-age=600"))
-        else:
-            # Whatever a route does not say otherwise is kept by no cache: pages, feeds
-            # and answers may hold personal data (a shared computer, a back button).
-            extra.append((b"cache-control", b"no-store"))
+        extra = self.for_assets if scope["path"].startswith("/static/") else self.for_documents
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                present = {name.lower() for name, _ in message.get("headers", [])}
-                message["headers"] = [
-                    *message.get("headers", []),
-                    *(header for header in extra if header[0] not in present),
-                ]
+                headers = message.get("headers", [])
+                present = {name.lower() for name, _ in headers}
+                if present.isdisjoint(self.names):  # nearly always: the route set none
+                    message["headers"] = [*headers, *extra]
+                else:
+                    message["headers"] = [
+                        *headers,
+                        *(header for header in extra if header[0] not in present),
+                    ]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -1,5 +1,6 @@
 """Check-ins through HTTP: the answer at once, stored exactly once, flags for the nurses."""
 
+import hashlib
 import json
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -15,6 +16,7 @@ from sqlmodel import Session, func, select
 from aftercare.accounts.models import Clinic
 from aftercare.audit.models import AuditEvent
 from aftercare.checkins.models import CheckIn
+from aftercare.checkins.schemas import CheckInCreate
 from aftercare.flags.models import Flag
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -313,3 +315,25 @@ def test_any_body_gets_201_200_409_or_422_never_a_server_error(client, patient, 
             headers={**patient, "Content-Type": "application/json"},
         )
         assert response.status_code in (200, 201, 409, 422), response.text
+
+
+def test_a_check_in_stored_under_the_earlier_digest_sent_again_is_the_same(client, patient, engine):
+    """A phone offline across an upgrade sends again a check-in stored before it, when its
+    digest was json.dumps(..., sort_keys=True) of the body's JSON values: the same answer,
+    not a 409; another body under its id is still a 409."""
+    sent = body(temperature_c=38.5)
+    first = client.post("/api/v1/me/checkins", json=sent, headers=patient)
+    assert first.status_code == 201
+    values = CheckInCreate.model_validate(sent).model_dump(mode="json")
+    earlier = json.dumps(values, sort_keys=True, separators=(",", ":"))
+    with Session(engine) as session:
+        row = session.exec(select(CheckIn)).one()
+        assert row.body_digest != hashlib.sha256(earlier.encode()).hexdigest()
+        row.body_digest = hashlib.sha256(earlier.encode()).hexdigest()
+        session.add(row)
+        session.commit()
+    again = client.post("/api/v1/me/checkins", json=sent, headers=patient)
+    assert again.status_code == 200, again.text
+    assert again.json() == first.json()
+    changed = client.post("/api/v1/me/checkins", json={**sent, "pain": 9}, headers=patient)
+    assert changed.status_code == 409
