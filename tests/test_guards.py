@@ -416,3 +416,20 @@ def test_a_time_must_be_written_as_a_time(client, patient):
     sent = client.post("/api/v1/me/checkins", json=_checkin(recorded_at=0), headers=patient)
     assert sent.status_code == 422
     assert sent.json()["detail"][0]["loc"] == ["body", "recorded_at"]
+
+
+def test_a_refusal_before_any_route_carries_the_security_headers(client):
+    """The guards answer before any route; their answers are still kept by no cache and
+    carry the request's id and the same policies as any other answer."""
+    deep = "[" * 100 + "]" * 100
+    refusals = [
+        client.post("/api/v1/enroll", content=deep, headers={"Content-Type": "application/json"}),
+        client.get("/today?x=%00"),
+        client.post("/api/v1/enroll", content=b"x", headers={"Content-Length": "ten"}),
+    ]
+    assert [response.status_code for response in refusals] == [413, 422, 400]
+    for response in refusals:
+        assert response.headers["cache-control"] == "no-store"
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+        assert len(response.headers["x-request-id"]) == 16

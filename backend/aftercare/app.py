@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.telemetry import TelemetryConfig
 from sqlalchemy import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from aftercare import __version__
 from aftercare.accounts.endpoints import router as accounts_router
@@ -36,8 +36,7 @@ from aftercare.db import make_engine, session_factory
 from aftercare.flags.endpoints import router as flags_router
 from aftercare.guards import (
     SECURITY_HEADERS,
-    BodyLimit,
-    OddText,
+    Inbound,
     database_away,
     invalid_request,
     nested_too_deep,
@@ -45,7 +44,7 @@ from aftercare.guards import (
     unexpected,
 )
 from aftercare.health import router as health_router
-from aftercare.logs import AccessLog
+from aftercare.logs import AccessLog, Headers
 from aftercare.messages.endpoints import router as messages_api
 from aftercare.phone.checkin import router as checkin_pages
 from aftercare.phone.info import router as info_pages
@@ -70,10 +69,10 @@ log = logging.getLogger(__name__)
 
 
 class SecurityHeaders:
-    """Headers on every answer; a plain ASGI middleware (Starlette's decorator costs more)."""
+    """The headers every answer carries, unless its route set them itself; the access log
+    adds them (`AccessLog`) as it adds the request's id, in one step of each answer."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    def __init__(self) -> None:
         headers = [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
         # A style sheet, script or icon is not a document: a policy for documents (CSP,
         # framing, permissions) does nothing there and would cost every small file
@@ -91,26 +90,12 @@ class SecurityHeaders:
         self.for_documents = (*headers, (b"cache-control", b"no-store"))
         self.names = frozenset(name for name, _ in self.for_documents + self.for_assets)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    def __call__(self, scope: Scope, headers: Headers) -> list[tuple[bytes, bytes]]:
         extra = self.for_assets if scope["path"].startswith("/static/") else self.for_documents
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = message.get("headers", [])
-                present = {name.lower() for name, _ in headers}
-                if present.isdisjoint(self.names):  # nearly always: the route set none
-                    message["headers"] = [*headers, *extra]
-                else:
-                    message["headers"] = [
-                        *headers,
-                        *(header for header in extra if header[0] not in present),
-                    ]
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+        present = {name.lower() for name, _ in headers}
+        if present.isdisjoint(self.names):  # nearly always: the route set none of them
+            return [*headers, *extra]
+        return [*headers, *(header for header in extra if header[0] not in present)]
 
 
 TELEMETRY_OFF: TelemetryConfig = {
@@ -209,15 +194,13 @@ def create_app(
     app.add_exception_handler(TooOften, too_often)
     app.add_exception_handler(Exception, unexpected)
 
-    app.add_middleware(SecurityHeaders)
     # Pages, styles and scripts travel compressed: a weak connection pays for every byte.
     app.add_middleware(GZipMiddleware, minimum_size=500, compresslevel=6)
-    # Text no database keeps, in a query or a form, is a 422 before any route sees it.
-    app.add_middleware(OddText)
-    # A body too large is refused before anything else reads it.
-    app.add_middleware(BodyLimit)
-    # Outermost: every request gets its id and its line in the log, refused ones included.
-    app.add_middleware(AccessLog)
+    # A body too large, JSON too deep, text no database keeps: refused before any route.
+    app.add_middleware(Inbound)
+    # Outermost: every request gets its id and its line in the log, and every answer its
+    # security headers, refused ones included.
+    app.add_middleware(AccessLog, answer_headers=SecurityHeaders())
 
     # FastAPI tries the routes in turn, and trying one that does not match costs 3-4 µs:
     # the most requested come first (the probe, Today, the check-ins, then the patient's

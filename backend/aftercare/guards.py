@@ -53,9 +53,19 @@ def _answer(status: int, detail: object) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=status)
 
 
-class BodyLimit:
-    """413 for a body over the limit: at once when it says its length, else as soon as it
-    passes it, so that a huge upload never holds a worker or the event loop for long."""
+class Inbound:
+    """What a request must be before any route reads it, checked in one layer (each layer
+    a request passes costs every step of its route: bench/checkins.py).
+
+    - Its body within the limit: 413 at once when it says its length, else as soon as it
+      passes it, so that a huge upload never holds a worker or the event loop for long.
+    - JSON in UTF-8 and nested within reason, read whole here (it is at most the limit):
+      the parser would otherwise recurse into a million brackets.
+    - Text a database keeps, in the query or a form: a NUL byte, bytes that are not
+      UTF-8 or half a surrogate pair is a 422 naming the field. JSON bodies are checked by
+      their models (aftercare.inbound); a path holding such text names nothing: 404. No
+      route takes a file, so a multipart body is 415.
+    """
 
     def __init__(self, app: ASGIApp, limit: int = MAX_BODY) -> None:
         self.app = app
@@ -111,36 +121,40 @@ class BodyLimit:
         # nearly every one, goes on unwatched: the two wrappers cost a check-in 3% of
         # its time on the event loop (bench/checkins.py, two servers loaded in turn).
         inbound, outbound = (counted, watched) if chunked is not None else (receive, send)
-        if b"json" not in kind:
+        body: bytes | None = None
+        if b"json" in kind:
+            body = await _whole(inbound)
+            if body is None:  # refused (413 sent) or the client left
+                return
+            refusal = self._unreadable_json(body)
+            if refusal is not None:
+                await self._refuse(refusal, scope, receive, send)
+                return
+        if not _is_text(scope["path"]):
+            await _answer(404, "Not Found")(scope, receive, send)
+            return
+        odd = _odd_field(scope["query_string"], "query") if scope["query_string"] else None
+        if odd is not None:
+            await self._refuse(_not_text(odd), scope, receive, send)
+            return
+        media = kind.split(b";")[0].strip().lower()
+        if media == b"multipart/form-data":
+            await _answer(415, "Send a form as application/x-www-form-urlencoded")(
+                scope, receive, send
+            )
+            return
+        if media == b"application/x-www-form-urlencoded":
+            # A form is small (the limit holds it under 1 MiB): read it whole, check it,
+            # and hand the same bytes on.
+            body = await _whole(inbound)
+            if body is None:
+                return
+            odd = _odd_field(body, "body")
+            if odd is not None:
+                await self._refuse(_not_text(odd), scope, receive, send)
+                return
+        if body is None:
             await self.app(scope, inbound, outbound)
-            return
-        # JSON is read whole here (it is at most the limit) to measure its nesting: the
-        # parser would otherwise recurse into a million brackets.
-        body = b""
-        while True:
-            message = await inbound()
-            if message["type"] != "http.request":
-                break
-            body += message.get("body", b"")
-            if not message.get("more_body", False):
-                break
-        if refused:
-            return
-        if not _is_utf8(body):
-            request = Request(scope)
-            if _needs_token(request) and not _authenticated(request):
-                await _unauthorised()(scope, receive, send)  # 401 whatever the body
-            else:
-                error = {"type": "json_invalid", "loc": ["body"], "msg": "JSON that is not UTF-8"}
-                await _answer(422, [error])(scope, receive, send)
-            return
-        if too_deep(body):
-            request = Request(scope)
-            if _needs_token(request) and not _authenticated(request):
-                await _unauthorised()(scope, receive, send)  # 401 whatever the body
-            else:
-                deep = f"The JSON is nested more than {MAX_DEPTH} levels deep"
-                await _answer(413, deep)(scope, receive, send)
             return
         replayed = False
 
@@ -153,73 +167,45 @@ class BodyLimit:
 
         await self.app(scope, replay, outbound)
 
+    @staticmethod
+    def _unreadable_json(body: bytes) -> JSONResponse | None:
+        if not _is_utf8(body):
+            error = {"type": "json_invalid", "loc": ["body"], "msg": "JSON that is not UTF-8"}
+            return _answer(422, [error])
+        if too_deep(body):
+            return _answer(413, f"The JSON is nested more than {MAX_DEPTH} levels deep")
+        return None
+
+    @staticmethod
+    async def _refuse(refusal: JSONResponse, scope: Scope, receive: Receive, send: Send) -> None:
+        """The refusal, unless the request needs a token it lacks: 401 whatever its input."""
+        request = Request(scope)
+        if _needs_token(request) and not _authenticated(request):
+            refusal = _unauthorised()
+        await refusal(scope, receive, send)
+
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = _answer(413, f"The body is larger than {self.limit // 1024} KiB")
         response.headers["Connection"] = "close"
         await response(scope, receive, send)
 
 
-class OddText:
-    """422 naming the field for text no database keeps, in a query or a form: a NUL
-    byte, bytes that are not UTF-8, half a surrogate pair. JSON bodies are checked by
-    their models (aftercare.inbound); a path holding such text names nothing: 404.
-    No route takes a file, so a multipart body is 415."""
+async def _whole(receive: Receive) -> bytes | None:
+    """The body, read to its end; None if the client left (or was refused) first."""
+    body: bytes = b""
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        body += message.get("body", b"")
+        if not message.get("more_body", False):
+            return body
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        if not _is_text(scope["path"]):
-            await _answer(404, "Not Found")(scope, receive, send)
-            return
-        odd = _odd_field(scope["query_string"], "query")
-        if odd is not None:
-            await self._refuse(odd, scope, receive, send)
-            return
-        kind = dict(scope["headers"]).get(b"content-type", b"").split(b";")[0].strip().lower()
-        if kind == b"multipart/form-data":
-            await _answer(415, "Send a form as application/x-www-form-urlencoded")(
-                scope, receive, send
-            )
-            return
-        if kind != b"application/x-www-form-urlencoded":
-            await self.app(scope, receive, send)
-            return
-        # A form is small (the body limit holds it under 1 MiB): read it whole, check it,
-        # and hand the same bytes on.
-        chunks: list[Message] = []
-        body = b""
-        while True:
-            message = await receive()
-            chunks.append(message)
-            if message["type"] != "http.request":
-                break
-            body += message.get("body", b"")
-            if not message.get("more_body", False):
-                break
-        odd = _odd_field(body, "body")
-        if odd is not None:
-            await self._refuse(odd, scope, receive, send)
-            return
-
-        async def replay() -> Message:
-            return chunks.pop(0) if chunks else await receive()
-
-        await self.app(scope, replay, send)
-
-    async def _refuse(
-        self, where: tuple[str, str], scope: Scope, receive: Receive, send: Send
-    ) -> None:
-        request = Request(scope)
-        if _needs_token(request) and not _authenticated(request):
-            await _unauthorised()(scope, receive, send)  # 401 whatever the input
-            return
-        error = {"type": "string_type", "loc": list(where),
-                 "msg": "contains a character that is not text (NUL, or not UTF-8)"}  # fmt: skip
-        await _answer(422, [error])(scope, receive, send)
+def _not_text(where: tuple[str, str]) -> JSONResponse:
+    error = {"type": "string_type", "loc": list(where),
+             "msg": "contains a character that is not text (NUL, or not UTF-8)"}  # fmt: skip
+    return _answer(422, [error])
 
 
 _TEXT_ONLY = re.compile("[\x00\ud800-\udfff]")

@@ -13,6 +13,7 @@ import os
 import re
 import sys
 import time
+from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from types import TracebackType
@@ -110,11 +111,20 @@ def route_of(scope: Scope) -> str:
     return "(no route)"
 
 
-class AccessLog:
-    """One line per request: id, method, route template, status, duration."""
+Headers = Iterable[tuple[bytes, bytes]]
+# What an answer's headers become before they leave (the security headers, aftercare.app).
+AnswerHeaders = Callable[[Scope, Headers], list[tuple[bytes, bytes]]]
 
-    def __init__(self, app: ASGIApp) -> None:
+
+class AccessLog:
+    """One line per request: id, method, route template, status, duration. Each answer
+    gets the request's id as a header, and `answer_headers` the others every answer
+    carries: one layer for both, since every layer costs each step of a request
+    (bench/checkins.py)."""
+
+    def __init__(self, app: ASGIApp, answer_headers: AnswerHeaders | None = None) -> None:
         self.app = app
+        self.answer_headers = answer_headers or (lambda _scope, headers: list(headers))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -131,7 +141,9 @@ class AccessLog:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+                headers = self.answer_headers(scope, message.get("headers", ()))
+                headers.append((b"x-request-id", rid.encode()))
+                message["headers"] = headers
             await send(message)
 
         try:
