@@ -7,6 +7,7 @@ import socket
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import anyio
 import pytest
 
 from tests.browser.conftest import live_server  # noqa: F401 (a fixture)
@@ -433,3 +434,32 @@ def test_a_refusal_before_any_route_carries_the_security_headers(client):
         assert response.headers["x-content-type-options"] == "nosniff"
         assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
         assert len(response.headers["x-request-id"]) == 16
+
+
+def test_a_body_cut_short_reaches_no_route(client, patient):
+    """A phone that loses its connection halfway through sending a check-in: no route
+    sees half a body, nothing is stored, and the access line says 400, not a fault."""
+    whole = json.dumps(_checkin()).encode()
+    coming = [
+        {"type": "http.request", "body": whole[:40], "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[dict[str, object]] = []
+
+    async def receive():
+        return coming.pop(0)
+
+    async def send(message):
+        sent.append(message)
+
+    path = "/api/v1/me/checkins"
+    headers = [(b"host", b"testserver"), (b"content-type", b"application/json"),
+               (b"content-length", str(len(whole)).encode()),
+               (b"authorization", patient["Authorization"].encode())]  # fmt: skip
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+             "method": "POST", "scheme": "http", "path": path, "raw_path": path.encode(),
+             "root_path": "", "query_string": b"", "headers": headers,
+             "client": ("127.0.0.1", 50000), "server": ("testserver", 80)}  # fmt: skip
+    anyio.run(client.app, scope, receive, send)
+    assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 400
+    assert client.get(path, headers=patient).json() == {"items": []}

@@ -124,7 +124,8 @@ class Inbound:
         body: bytes | None = None
         if b"json" in kind:
             body = await _whole(inbound)
-            if body is None:  # refused (413 sent) or the client left
+            if body is None:
+                await self._cut_short(refused, scope, receive, send)
                 return
             refusal = self._unreadable_json(body)
             if refusal is not None:
@@ -148,6 +149,7 @@ class Inbound:
             # and hand the same bytes on.
             body = await _whole(inbound)
             if body is None:
+                await self._cut_short(refused, scope, receive, send)
                 return
             odd = _odd_field(body, "body")
             if odd is not None:
@@ -183,6 +185,13 @@ class Inbound:
         if _needs_token(request) and not _authenticated(request):
             refusal = _unauthorised()
         await refusal(scope, receive, send)
+
+    @staticmethod
+    async def _cut_short(refused: bool, scope: Scope, receive: Receive, send: Send) -> None:
+        """A body that ended before its end: refused as too large (the 413 is sent), or the
+        client left. Nobody reads this answer then; it is for the access line."""
+        if not refused:
+            await _answer(400, "The body ended before it was complete")(scope, receive, send)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = _answer(413, f"The body is larger than {self.limit // 1024} KiB")
