@@ -118,8 +118,7 @@ class Inbound:
 
         # Only a chunked body can pass the limit unannounced: the server holds any other
         # to its declared length (none declared: no body), checked above. Such a request,
-        # nearly every one, goes on unwatched: the two wrappers cost a check-in 3% of
-        # its time on the event loop (bench/checkins.py, two servers loaded in turn).
+        # nearly every one, goes on unwatched, two wrappers fewer on each of its steps.
         inbound, outbound = (counted, watched) if chunked is not None else (receive, send)
         body: bytes | None = None
         if b"json" in kind:
