@@ -187,7 +187,7 @@ def _resent(db: Session, sender: Phone, body: CheckInCreate, digest: str) -> Rec
     if existing is None:  # stored and erased between the two statements: a rare race
         return Refused(409, _("This id was already used for a different check-in"))
     patient_id, stored_digest, severity, reasons, advice = existing
-    same = stored_digest in (digest, _earlier_digest(body))
+    same = stored_digest == digest or stored_digest == _earlier_digest(body)
     if as_uuid(patient_id) != sender.id or not same:
         return Refused(409, _("This id was already used for a different check-in"))
     return Received(False, _answer(body.id, severity, as_json(reasons), advice))
